@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * SCRAM-SHA-256 (RFC 5802, RFC 7677) in both roles: weir as the server that clients
+ * authenticate to, and weir as the client that logs in to PostgreSQL. Pure logic over byte
+ * strings; no sockets. Key derivation (PBKDF2) happens only in auth_scram_keys_from_password,
+ * so a login against cached keys costs HMACs only. Channel binding is not offered (gs2 flag
+ * 'n' or 'y' accepted, 'p' refused).
+ */
+#pragma once
+
+#include "common.h"
+
+#define SCRAM_KEY_LEN 32
+#define SCRAM_MAX_SALT_LEN 64
+#define SCRAM_NONCE_LEN 24 /* random bytes before base64 */
+#define SCRAM_MECH "SCRAM-SHA-256"
+
+/* The verifier PostgreSQL stores: SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>. */
+struct scram_keys {
+	uint8_t stored_key[SCRAM_KEY_LEN];
+	uint8_t server_key[SCRAM_KEY_LEN];
+	uint8_t salt[SCRAM_MAX_SALT_LEN];
+	size_t salt_len;
+	uint32_t iterations;
+};
+
+/* Parses a verifier string. False if it is not a well-formed SCRAM-SHA-256 verifier. */
+MUST_CHECK bool auth_scram_parse_verifier(const char *secret, struct scram_keys *out);
+
+/*
+ * Derives keys from a password with PBKDF2 (the only expensive call here). client_key may be
+ * NULL; when given it receives ClientKey, which weir needs to log in to a server.
+ */
+MUST_CHECK bool auth_scram_keys_from_password(const char *password, const uint8_t *salt,
+					       size_t salt_len, uint32_t iterations,
+					       struct scram_keys *out,
+					       uint8_t client_key[SCRAM_KEY_LEN]);
+
+enum scram_result {
+	SCRAM_OK,	/* step done; the output message is ready */
+	SCRAM_BAD_PROOF, /* the peer's proof or signature is wrong: authentication failed */
+	SCRAM_MALFORMED, /* the peer's message is not valid SCRAM: protocol violation */
+};
+
+/* weir as SCRAM server (authenticating a client). Zero-initialise before first use. */
+struct scram_server {
+	struct scram_keys keys;
+	char *client_first_bare; /* owned */
+	char *server_first;	 /* owned */
+	char *nonce;		 /* owned: client nonce + server nonce */
+	uint8_t client_key[SCRAM_KEY_LEN]; /* recovered from the proof, valid after finish OK */
+	bool mock; /* unknown user: run the exchange and always fail at the proof */
+};
+
+/*
+ * Handles client-first-message and writes server-first-message (NUL-terminated) into out.
+ * server_nonce is NULL in production (random bytes are drawn); tests pass the RFC's.
+ */
+enum scram_result auth_scram_server_first(struct scram_server *st, const struct scram_keys *keys,
+					  const char *client_first, size_t len,
+					  const char *server_nonce, char *out, size_t outcap);
+/* Handles client-final-message; on SCRAM_OK writes server-final-message ("v=...") to out. */
+enum scram_result auth_scram_server_final(struct scram_server *st, const char *client_final,
+					  size_t len, char *out, size_t outcap);
+/* Frees owned strings and wipes key material. */
+void auth_scram_server_reset(struct scram_server *st);
+
+/* weir as SCRAM client (logging in to PostgreSQL). Zero-initialise before first use. */
+struct scram_client {
+	char *client_nonce;	 /* owned */
+	char *client_first_bare; /* owned */
+	char *server_first;	 /* owned */
+	uint8_t server_signature[SCRAM_KEY_LEN];
+};
+
+/*
+ * Writes client-first-message (with gs2 header "n,,") into out. client_nonce is NULL in
+ * production; tests pass the RFC's.
+ */
+MUST_CHECK bool auth_scram_client_first(struct scram_client *st, const char *client_nonce,
+					char *out, size_t outcap);
+
+/*
+ * Handles server-first-message and writes client-final-message. Credentials are either a
+ * password (PBKDF2 over the server's salt, through `derive`) or the keys of a cached
+ * verifier plus ClientKey (SCRAM pass-through); with keys, the server's salt and iteration
+ * count must equal the verifier's or SCRAM_BAD_PROOF is returned.
+ */
+struct scram_client_creds {
+	const char *password;		     /* or NULL */
+	const struct scram_keys *keys;	     /* with client_key, when password is NULL */
+	const uint8_t *client_key;	     /* SCRAM_KEY_LEN bytes */
+};
+enum scram_result auth_scram_client_final(struct scram_client *st,
+					  const struct scram_client_creds *creds,
+					  const char *server_first, size_t len, char *out,
+					  size_t outcap);
+/* Checks server-final-message's signature. */
+enum scram_result auth_scram_client_verify(struct scram_client *st, const char *server_final,
+					   size_t len);
+void auth_scram_client_reset(struct scram_client *st);
