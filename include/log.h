@@ -30,6 +30,7 @@ struct log_settings {
 MUST_CHECK bool log_configure(const struct log_settings *s);
 void log_reopen(void);
 bool log_enabled(enum log_level lvl);
+bool log_is_quiet(void);
 
 /* tag is a connection tag such as "C-12 db/user@1.2.3.4:5678", or NULL. */
 void log_msg(enum log_level lvl, const char *tag, const char *fmt, ...) PRINTF_FMT(3, 4);

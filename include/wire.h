@@ -10,9 +10,9 @@
 #include "common.h"
 
 /* Protocol codes carried in the length-prefixed packets that have no type byte. */
-#define WIRE_PROTO_V3 0x00030000u
+#define WIRE_PROTO_V3	 0x00030000u
 #define WIRE_CANCEL_CODE 80877102u
-#define WIRE_SSL_CODE 80877103u
+#define WIRE_SSL_CODE	 80877103u
 #define WIRE_GSSENC_CODE 80877104u
 
 /* PostgreSQL's limit for an untyped startup-phase packet (MAX_STARTUP_PACKET_LENGTH). */
@@ -57,7 +57,11 @@ bool wire_reader_ok(const struct wire_reader *r);
  * the length is below 4 or above max_len, else WIRE_HDR_OK with *type and *len (the length
  * field's value, so the whole message is len + 1 bytes).
  */
-enum wire_hdr_result { WIRE_HDR_OK, WIRE_HDR_NEED_MORE, WIRE_HDR_BAD };
+enum wire_hdr_result {
+	WIRE_HDR_OK,
+	WIRE_HDR_NEED_MORE,
+	WIRE_HDR_BAD
+};
 enum wire_hdr_result wire_typed_header(const uint8_t *buf, size_t avail, uint32_t max_len,
 				       uint8_t *type, uint32_t *len);
 
@@ -118,6 +122,16 @@ void wire_sasl_response(struct wire_builder *b, const void *data, size_t len);
 void wire_query(struct wire_builder *b, const char *sql);
 void wire_terminate(struct wire_builder *b);
 void wire_cancel_request(struct wire_builder *b, uint32_t pid, uint32_t key);
+/* SSLRequest: the untyped 8-byte packet asking the server to start TLS. */
+void wire_ssl_request(struct wire_builder *b);
+
+/*
+ * Walks the name/value pairs of a StartupMessage body; r is positioned after the protocol
+ * code. Returns true with *name and *value pointing into the packet, or false (both NULL)
+ * either at the final empty name, which must be the packet's last byte (r stays ok), or on
+ * a malformed body (wire_reader_ok(r) is false).
+ */
+bool wire_startup_next_param(struct wire_reader *r, const char **name, const char **value);
 
 /*
  * Parsed ErrorResponse/NoticeResponse body: pointers into the packet (valid while it is).

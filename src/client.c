@@ -1,1 +1,293 @@
 /* SPDX-License-Identifier: ISC */
+/*
+ * Client connections: creation on accept, the state machine (one list per state), the
+ * messages of a logged-in client, and closing. A logged-in client's first message asks its
+ * pool for a server; while it waits, reading stops, so its bytes stay in the buffer until a
+ * server is linked and the relay forwards them.
+ */
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "client.h"
+#include "config.h"
+#include "log.h"
+#include "registry.h"
+#include "relay.h"
+#include "server.h"
+#include "sock.h"
+#include "wire.h"
+#include "worker.h"
+
+static struct client *to_client(struct conn *c)
+{
+	return container_of(c, struct client, conn);
+}
+
+static void client_tag(const struct conn *c, char *buf, size_t len)
+{
+	const struct client *client = container_of(c, struct client, conn);
+
+	snprintf(buf, len, "C-%u %s/%s@%s:%d", c->id, client->db_name ? client->db_name : "(nodb)",
+		 client->user_name ? client->user_name : "(nouser)", c->addr, c->port);
+}
+
+static void client_on_data(struct conn *c)
+{
+	struct client *client = to_client(c);
+
+	switch (relay_read(c)) {
+	case IO_EOF:
+		client_close(client, NULL, client->phase == LOGIN_DONE ? "client unexpected eof"
+								      : "client closed during login");
+		return;
+	case IO_ERROR:
+		client_close(client, NULL, "client socket error");
+		return;
+	case IO_AGAIN:
+		return;
+	case IO_OK:
+		break;
+	}
+	if (client->state == CL_LOGIN)
+		client_login_on_data(client);
+	else if (client->state == CL_ACTIVE)
+		relay_process(c);
+	else
+		conn_want_read(c, false);
+}
+
+static enum relay_action client_on_message(struct conn *c, uint8_t type, const uint8_t *msg,
+					   uint32_t total, bool complete)
+{
+	struct client *client = to_client(c);
+
+	if (type == 'X') {
+		client_close(client, NULL, "client close request");
+		return RELAY_STOP;
+	}
+	if (!client->server) {
+		if (!pool_request_server(client->pool, client))
+			return RELAY_STOP;
+		if (!client->server) {
+			conn_want_read(c, false);
+			return RELAY_STOP;
+		}
+	}
+	if (type == 'Q' || type == 'S' || type == 'F')
+		client->server->expect_rfq++;
+	client->server->ready = false;
+	return RELAY_FORWARD;
+}
+
+static void client_on_eof(struct conn *c, const char *reason)
+{
+	client_close(to_client(c), NULL, "%s", reason);
+}
+
+static void client_on_protocol_error(struct conn *c, const char *reason)
+{
+	client_close(to_client(c), "08P01", "%s", reason);
+}
+
+static const struct conn_ops client_ops = {
+	.on_data = client_on_data,
+	.on_message = client_on_message,
+	.on_eof = client_on_eof,
+	.on_protocol_error = client_on_protocol_error,
+	.tag = client_tag,
+};
+
+static struct sock_tcp_opts tcp_opts(const struct config *cfg)
+{
+	return (struct sock_tcp_opts){
+		.keepalive = cfg->tcp_keepalive,
+		.keepcnt = cfg->tcp_keepcnt,
+		.keepidle = cfg->tcp_keepidle,
+		.keepintvl = cfg->tcp_keepintvl,
+		.user_timeout_ms = cfg->tcp_user_timeout,
+		.socket_buffer = cfg->tcp_socket_buffer,
+	};
+}
+
+void client_accept(struct worker *w, int fd, const struct sockaddr *sa, bool unix_socket)
+{
+	struct client *client = xcalloc(1, sizeof(*client));
+
+	conn_init(&client->conn, w, CONN_CLIENT, &client_ops, fd);
+	conn_set_addr(&client->conn, sa);
+	if (!unix_socket) {
+		struct sock_tcp_opts o = tcp_opts(w->reg->cfg);
+
+		sock_tune_tcp(fd, &o);
+	}
+	list_node_init(&client->node);
+	client->state = CL_LOGIN;
+	client->login_start = now_usec();
+	client->tx_status = 'I';
+	list_append(&w->login_clients, &client->node);
+	w->nclients++;
+	conn_want_read(&client->conn, true);
+}
+
+static struct list_head *state_list(struct client *client, enum client_state state)
+{
+	struct worker *w = client->conn.worker;
+
+	switch (state) {
+	case CL_LOGIN:
+		return &w->login_clients;
+	case CL_CLOSED:
+		return &w->doomed_clients;
+	default:
+		return &client->pool->clients[state];
+	}
+}
+
+void client_set_state(struct client *client, enum client_state state)
+{
+	ASSERT(client->state != CL_CLOSED);
+	ASSERT(state == CL_CLOSED || state == CL_LOGIN || client->pool);
+	list_remove(state_list(client, client->state), &client->node);
+	client->state = state;
+	list_append(state_list(client, state), &client->node);
+}
+
+bool client_send_error(struct client *client, const char *severity, const char *sqlstate,
+		       const char *message)
+{
+	uint8_t buf[1024];
+	struct wire_builder b;
+
+	wire_builder_init(&b, buf, sizeof(buf));
+	wire_error(&b, severity, sqlstate, message);
+	if (!wire_builder_ok(&b)) {
+		wire_builder_init(&b, buf, sizeof(buf));
+		wire_error(&b, severity, sqlstate, "error message too long");
+	}
+	return conn_send(&client->conn, buf, b.len);
+}
+
+static void unlink_server(struct client *client)
+{
+	struct server *server = client->server;
+
+	client->server = NULL;
+	server->client = NULL;
+	client->conn.peer = NULL;
+	server->conn.peer = NULL;
+	server_release(server);
+}
+
+static void forget_counts(struct client *client)
+{
+	struct worker *w = client->conn.worker;
+
+	w->nclients--;
+	if (client->pool) {
+		client->pool->db->client_count--;
+		client->pool->user->client_count--;
+	}
+}
+
+void client_close(struct client *client, const char *sqlstate, const char *fmt, ...)
+{
+	char reason[512], tag[256];
+	va_list ap;
+
+	if (client->conn.closed)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	client->conn.closed = true;
+	conn_tag(&client->conn, tag, sizeof(tag));
+	if (client->conn.worker->reg->cfg->log_disconnections || sqlstate)
+		log_msg(LOG_LVL_LOG, tag, "closing because: %s (age=%llus)", reason,
+			(unsigned long long)((wall_usec() - client->conn.connect_time) /
+					     USEC_PER_SEC));
+	if (sqlstate) {
+		if (client->conn.worker->reg->cfg->log_pooler_errors)
+			log_msg(LOG_LVL_WARNING, tag, "pooler error: %s", reason);
+		(void)client_send_error(client, "FATAL", sqlstate, reason);
+	}
+	if (client->server)
+		unlink_server(client);
+	forget_counts(client);
+	conn_shutdown(&client->conn);
+	client_set_state(client, CL_CLOSED);
+}
+
+static size_t build_welcome_tail(struct client *client, uint8_t *buf, size_t cap)
+{
+	struct wire_builder b;
+
+	wire_builder_init(&b, buf, cap);
+	wire_backend_key_data(&b, client->cancel_pid, client->cancel_key);
+	wire_ready_for_query(&b, 'I');
+	return b.len;
+}
+
+void client_welcome(struct client *client)
+{
+	struct pool *pool = client->pool;
+	uint8_t head[16], tail[64];
+	struct wire_builder b;
+	size_t tail_len;
+	char tag[256];
+
+	if (RAND_bytes((unsigned char *)&client->cancel_pid, 4) != 1 ||
+	    RAND_bytes((unsigned char *)&client->cancel_key, 4) != 1) {
+		client_close(client, "08P01", "cannot generate a cancel key");
+		return;
+	}
+	client->cancel_pid &= 0x7fffffffu;
+	wire_builder_init(&b, head, sizeof(head));
+	wire_auth_request(&b, WIRE_AUTH_OK, NULL, 0);
+	tail_len = build_welcome_tail(client, tail, sizeof(tail));
+	if (!conn_send(&client->conn, head, b.len) ||
+	    !conn_send(&client->conn, pool->welcome, pool->welcome_len) ||
+	    !conn_send(&client->conn, tail, tail_len)) {
+		client_close(client, NULL, "client socket error");
+		return;
+	}
+	client->phase = LOGIN_DONE;
+	client_set_state(client, CL_ACTIVE);
+	if (client->conn.worker->reg->cfg->log_connections) {
+		conn_tag(&client->conn, tag, sizeof(tag));
+		log_msg(LOG_LVL_LOG, tag, "login attempt: db=%s user=%s tls=no", client->db_name,
+			client->user_name);
+	}
+	conn_want_read(&client->conn, true);
+	if (client->conn.buf && iobuf_unscanned(client->conn.buf) > 0)
+		relay_process(&client->conn);
+}
+
+void client_link(struct client *client, struct server *server)
+{
+	client->server = server;
+	server->client = client;
+	client->conn.peer = &server->conn;
+	server->conn.peer = &client->conn;
+	conn_want_read(&server->conn, true);
+	conn_want_read(&client->conn, true);
+	if (client->conn.buf && iobuf_unscanned(client->conn.buf) > 0)
+		relay_process(&client->conn);
+}
+
+void client_free(struct client *client)
+{
+	free(client->user_name);
+	free(client->db_name);
+	for (unsigned i = 0; i < client->nparams; i++) {
+		free(client->param_names[i]);
+		free(client->param_values[i]);
+	}
+	if (client->secret) {
+		OPENSSL_cleanse(client->secret, strlen(client->secret));
+		free(client->secret);
+	}
+	auth_scram_server_reset(&client->scram);
+	free(client);
+}

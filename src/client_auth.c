@@ -1,1 +1,287 @@
 /* SPDX-License-Identifier: ISC */
+/*
+ * Authenticating a client against auth_file: trust, any, plain, md5 and SCRAM-SHA-256.
+ * A user that does not exist goes through the same exchange as one with a wrong password
+ * (md5 salt, SCRAM mock keys) and fails with the same message, so names are not revealed.
+ * SCRAM against a stored verifier costs HMACs only; a plaintext secret is turned into keys
+ * once per user and cached. A successful SCRAM login against a verifier leaves ClientKey in
+ * the user's cache, which lets weir log in to PostgreSQL without a plaintext password.
+ */
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <string.h>
+
+#include "auth_file.h"
+#include "auth_md5.h"
+#include "auth_scram.h"
+#include "client.h"
+#include "config.h"
+#include "log.h"
+#include "registry.h"
+#include "wire.h"
+#include "worker.h"
+
+#define SCRAM_MSG_MAX 1024
+
+static void auth_failed(struct client *client)
+{
+	client_close(client, "28P01", "password authentication failed for user \"%s\"",
+		     client->user_name);
+}
+
+static bool send_auth(struct client *client, enum wire_auth_code code, const void *data,
+		      size_t len)
+{
+	uint8_t buf[SCRAM_MSG_MAX + 64];
+	struct wire_builder b;
+
+	wire_builder_init(&b, buf, sizeof(buf));
+	wire_auth_request(&b, code, data, len);
+	if (wire_builder_ok(&b) && conn_send(&client->conn, buf, b.len))
+		return true;
+	client_close(client, NULL, "client socket error");
+	return false;
+}
+
+static void ask_sasl(struct client *client)
+{
+	static const char *const mechs[] = { SCRAM_MECH };
+	uint8_t buf[128];
+	struct wire_builder b;
+
+	wire_builder_init(&b, buf, sizeof(buf));
+	wire_auth_sasl_mechanisms(&b, mechs, 1);
+	if (!conn_send(&client->conn, buf, b.len)) {
+		client_close(client, NULL, "client socket error");
+		return;
+	}
+	client->phase = LOGIN_SASL_INIT;
+}
+
+static void ask_md5(struct client *client)
+{
+	if (RAND_bytes(client->md5_salt, sizeof(client->md5_salt)) != 1) {
+		client_close(client, "08P01", "cannot generate a salt");
+		return;
+	}
+	if (send_auth(client, WIRE_AUTH_MD5, client->md5_salt, sizeof(client->md5_salt)))
+		client->phase = LOGIN_PASSWORD;
+}
+
+static void lookup_secret(struct client *client)
+{
+	struct registry *reg = client->conn.worker->reg;
+	const struct auth_entry *e = reg->auth ? auth_file_find(reg->auth, client->user_name)
+					       : NULL;
+
+	if (!e) {
+		log_info("no such user: %s", client->user_name);
+		return;
+	}
+	client->secret = xstrdup(e->secret);
+	client->secret_kind = e->kind;
+}
+
+static void auth_any(struct client *client)
+{
+	struct database *db = registry_database(client->conn.worker->reg, client->db_name);
+
+	if (db && (!db->def || !db->def->user)) {
+		log_error("auth_type=any requires forced user");
+		client_close(client, "08P01", "bouncer config error");
+		return;
+	}
+	client_login_authenticated(client);
+}
+
+void client_auth_start(struct client *client)
+{
+	const struct config *cfg = client->conn.worker->reg->cfg;
+
+	lookup_secret(client);
+	switch (cfg->auth_type) {
+	case AUTH_TYPE_ANY:
+		auth_any(client);
+		return;
+	case AUTH_TYPE_TRUST:
+		if (client->secret)
+			client_login_authenticated(client);
+		else
+			client_close(client, "28000", "\"trust\" authentication failed");
+		return;
+	case AUTH_TYPE_PLAIN:
+		if (send_auth(client, WIRE_AUTH_CLEARTEXT, NULL, 0))
+			client->phase = LOGIN_PASSWORD;
+		return;
+	case AUTH_TYPE_MD5:
+		if (client->secret && client->secret_kind == SECRET_SCRAM)
+			ask_sasl(client);
+		else
+			ask_md5(client);
+		return;
+	case AUTH_TYPE_SCRAM:
+		ask_sasl(client);
+		return;
+	default:
+		client_close(client, "08P01", "unsupported auth_type");
+		return;
+	}
+}
+
+/* A cleartext password against any kind of stored secret. */
+static bool check_cleartext(struct client *client, const char *password)
+{
+	char md5[MD5_PASSWD_LEN + 1];
+	struct scram_keys stored, derived;
+	bool ok = false;
+
+	switch (client->secret_kind) {
+	case SECRET_PLAIN:
+		ok = strlen(password) == strlen(client->secret) &&
+		     CRYPTO_memcmp(password, client->secret, strlen(password)) == 0;
+		break;
+	case SECRET_MD5:
+		auth_md5_verifier(client->user_name, password, md5);
+		ok = CRYPTO_memcmp(md5, client->secret, MD5_PASSWD_LEN + 1) == 0;
+		break;
+	case SECRET_SCRAM:
+		ok = auth_scram_parse_verifier(client->secret, &stored) &&
+		     auth_scram_keys_from_password(password, stored.salt, stored.salt_len,
+						   stored.iterations, &derived, NULL) &&
+		     CRYPTO_memcmp(stored.stored_key, derived.stored_key, SCRAM_KEY_LEN) == 0 &&
+		     CRYPTO_memcmp(stored.server_key, derived.server_key, SCRAM_KEY_LEN) == 0;
+		OPENSSL_cleanse(&derived, sizeof(derived));
+		break;
+	}
+	OPENSSL_cleanse(md5, sizeof(md5));
+	return ok;
+}
+
+static void on_password(struct client *client, const uint8_t *body, uint32_t len)
+{
+	const struct config *cfg = client->conn.worker->reg->cfg;
+	struct wire_reader r;
+	const char *password;
+	bool ok;
+
+	wire_reader_init(&r, body, len);
+	password = wire_get_cstring(&r);
+	if (!wire_reader_ok(&r)) {
+		client_close(client, "08P01", "invalid password packet");
+		return;
+	}
+	if (!client->secret)
+		ok = false;
+	else if (cfg->auth_type == AUTH_TYPE_PLAIN)
+		ok = check_cleartext(client, password);
+	else
+		ok = auth_md5_check(client->user_name, client->secret, client->md5_salt, password);
+	if (ok)
+		client_login_authenticated(client);
+	else
+		auth_failed(client);
+}
+
+/* The keys to check a SCRAM proof against; false means run a mock exchange. */
+static bool scram_keys_for(struct client *client, struct scram_keys *keys)
+{
+	struct user *u;
+	uint8_t salt[16];
+
+	if (!client->secret || client->secret_kind == SECRET_MD5)
+		return false;
+	if (client->secret_kind == SECRET_SCRAM)
+		return auth_scram_parse_verifier(client->secret, keys);
+	u = registry_user(client->conn.worker->reg, client->user_name);
+	if (!u->have_own_keys) {
+		if (RAND_bytes(salt, sizeof(salt)) != 1 ||
+		    !auth_scram_keys_from_password(
+			    client->secret, salt, sizeof(salt),
+			    (uint32_t)client->conn.worker->reg->cfg->scram_iterations,
+			    &u->own_keys, NULL))
+			return false;
+		u->have_own_keys = true;
+	}
+	*keys = u->own_keys;
+	return true;
+}
+
+static void on_sasl_initial(struct client *client, const uint8_t *body, uint32_t len)
+{
+	struct wire_reader r;
+	const char *mech;
+	const uint8_t *data;
+	uint32_t dlen;
+	struct scram_keys keys;
+	char out[SCRAM_MSG_MAX];
+
+	wire_reader_init(&r, body, len);
+	mech = wire_get_cstring(&r);
+	dlen = wire_get_u32(&r);
+	data = wire_get_bytes(&r, dlen);
+	if (!wire_reader_ok(&r) || strcmp(mech, SCRAM_MECH) != 0) {
+		client_close(client, "08P01", "invalid SASL initial response");
+		return;
+	}
+	memset(&keys, 0, sizeof(keys));
+	client->scram.mock = !scram_keys_for(client, &keys);
+	if (auth_scram_server_first(&client->scram, &keys, (const char *)data, dlen, NULL, out,
+				    sizeof(out)) != SCRAM_OK) {
+		client_close(client, "08P01", "malformed SCRAM message");
+		return;
+	}
+	OPENSSL_cleanse(&keys, sizeof(keys));
+	if (send_auth(client, WIRE_AUTH_SASL_CONTINUE, out, strlen(out)))
+		client->phase = LOGIN_SASL_FINAL;
+}
+
+static void remember_client_key(struct client *client)
+{
+	struct user *u;
+
+	if (client->secret_kind != SECRET_SCRAM)
+		return;
+	u = registry_user(client->conn.worker->reg, client->user_name);
+	memcpy(u->client_key, client->scram.client_key, SCRAM_KEY_LEN);
+	u->have_client_key = true;
+}
+
+static void on_sasl_final(struct client *client, const uint8_t *body, uint32_t len)
+{
+	char out[SCRAM_MSG_MAX];
+
+	switch (auth_scram_server_final(&client->scram, (const char *)body, len, out,
+					sizeof(out))) {
+	case SCRAM_OK:
+		remember_client_key(client);
+		auth_scram_server_reset(&client->scram);
+		if (send_auth(client, WIRE_AUTH_SASL_FINAL, out, strlen(out)))
+			client_login_authenticated(client);
+		return;
+	case SCRAM_BAD_PROOF:
+		auth_failed(client);
+		return;
+	case SCRAM_MALFORMED:
+		client_close(client, "08P01", "malformed SCRAM message");
+		return;
+	}
+}
+
+void client_auth_on_message(struct client *client, uint8_t type, const uint8_t *body,
+			    uint32_t len)
+{
+	switch (client->phase) {
+	case LOGIN_PASSWORD:
+		on_password(client, body, len);
+		return;
+	case LOGIN_SASL_INIT:
+		on_sasl_initial(client, body, len);
+		return;
+	case LOGIN_SASL_FINAL:
+		on_sasl_final(client, body, len);
+		return;
+	default:
+		client_close(client, "08P01", "unexpected password message");
+		return;
+	}
+}

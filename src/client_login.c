@@ -1,1 +1,379 @@
 /* SPDX-License-Identifier: ISC */
+/*
+ * The startup phase of a client: SSLRequest and GSSENCRequest (answered 'N' until TLS
+ * lands), CancelRequest, and the StartupMessage with its parameters and `options`. Only
+ * protocol 3.0 is spoken; a newer minor version or `_pq_.` options get one
+ * NegotiateProtocolVersion and the login continues at 3.0. Then authentication starts
+ * (client_auth.c), and once it succeeds the client joins its pool.
+ */
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+#include "client.h"
+#include "config.h"
+#include "iobuf.h"
+#include "log.h"
+#include "pool.h"
+#include "registry.h"
+#include "relay.h"
+#include "server.h"
+#include "wire.h"
+#include "worker.h"
+
+#define MAX_USERNAME 128
+#define MAX_DBNAME 64
+#define MAX_PQ_OPTS 16
+
+/* Startup parameters a client may set; the values are re-applied on servers later. */
+static const char *const tracked_params[] = {
+	"client_encoding", "DateStyle",	       "TimeZone", "IntervalStyle",
+	"standard_conforming_strings", "application_name",
+};
+
+static bool is_tracked(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(tracked_params); i++)
+		if (strcasecmp(name, tracked_params[i]) == 0)
+			return true;
+	return false;
+}
+
+/* ignore_startup_parameters: a comma and/or space separated list. */
+static bool is_ignored(const struct config *cfg, const char *name)
+{
+	const char *p = cfg->ignore_startup_parameters;
+	size_t n = strlen(name);
+
+	while (*p) {
+		size_t len;
+
+		while (*p == ',' || isspace((unsigned char)*p))
+			p++;
+		len = strcspn(p, ", \t");
+		if (len == n && strncasecmp(p, name, n) == 0)
+			return true;
+		p += len;
+	}
+	return false;
+}
+
+static void set_param(struct client *client, const char *name, const char *value)
+{
+	for (unsigned i = 0; i < client->nparams; i++) {
+		if (strcasecmp(client->param_names[i], name) == 0) {
+			free(client->param_values[i]);
+			client->param_values[i] = xstrdup(value);
+			return;
+		}
+	}
+	if (client->nparams == CLIENT_MAX_PARAMS)
+		return;
+	client->param_names[client->nparams] = xstrdup(name);
+	client->param_values[client->nparams++] = xstrdup(value);
+}
+
+/* One "-c key=value" / "--key=value" item of `options`, with backslash escapes. */
+static const char *next_option(const char *p, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	while (isspace((unsigned char)*p))
+		p++;
+	if (!*p)
+		return NULL;
+	while (*p && !isspace((unsigned char)*p)) {
+		if (*p == '\\' && p[1])
+			p++;
+		if (n + 1 < cap)
+			out[n++] = *p;
+		p++;
+	}
+	out[n] = '\0';
+	return p;
+}
+
+static bool apply_option(struct client *client, char *kv)
+{
+	const struct config *cfg = client->conn.worker->reg->cfg;
+	char *eq = strchr(kv, '=');
+
+	*eq = '\0';
+	for (char *d = kv; *d; d++)
+		if (*d == '-')
+			*d = '_';
+	if (is_tracked(kv))
+		set_param(client, kv, eq + 1);
+	else if (!is_ignored(cfg, kv) && !is_ignored(cfg, "options")) {
+		client_close(client, "08P01", "unsupported startup parameter in options: %s", kv);
+		return false;
+	}
+	return true;
+}
+
+static bool bad_options(struct client *client)
+{
+	if (is_ignored(client->conn.worker->reg->cfg, "options"))
+		return true;
+	client_close(client, "08P01", "unsupported options startup parameter: only "
+				      "'-c config=val' and '--config=val' are allowed");
+	return false;
+}
+
+static bool parse_options(struct client *client, const char *opts)
+{
+	char item[1024];
+	const char *p = opts;
+
+	while ((p = next_option(p, item, sizeof(item)))) {
+		char *kv = item + 2;
+
+		if (strcmp(item, "-c") == 0) {
+			p = next_option(p, item, sizeof(item));
+			if (!p)
+				return bad_options(client);
+			kv = item;
+		} else if (strncmp(item, "-c", 2) != 0 && strncmp(item, "--", 2) != 0) {
+			return bad_options(client);
+		}
+		if (!strchr(kv, '='))
+			return bad_options(client);
+		if (!apply_option(client, kv))
+			return false;
+	}
+	return true;
+}
+
+struct startup {
+	const char *pq_opts[MAX_PQ_OPTS];
+	size_t npq;
+};
+
+static bool take_param(struct client *client, struct startup *st, const char *name,
+		       const char *value)
+{
+	const struct config *cfg = client->conn.worker->reg->cfg;
+
+	if (strcmp(name, "user") == 0) {
+		free(client->user_name);
+		client->user_name = xstrdup(value);
+	} else if (strcmp(name, "database") == 0) {
+		free(client->db_name);
+		client->db_name = xstrdup(value);
+	} else if (strcmp(name, "options") == 0) {
+		return parse_options(client, value);
+	} else if (strncmp(name, "_pq_.", 5) == 0) {
+		if (st->npq < MAX_PQ_OPTS)
+			st->pq_opts[st->npq++] = name;
+	} else if (is_tracked(name)) {
+		set_param(client, name, value);
+	} else if (strcmp(name, "replication") != 0 && !is_ignored(cfg, name)) {
+		client_close(client, "08P01", "unsupported startup parameter: %s", name);
+		return false;
+	}
+	return true;
+}
+
+static bool parse_startup(struct client *client, struct wire_reader *r, struct startup *st)
+{
+	for (;;) {
+		const char *name = wire_get_cstring(r), *value;
+
+		if (!wire_reader_ok(r))
+			break;
+		if (!*name) {
+			if (wire_remaining(r) == 0)
+				return true;
+			break;
+		}
+		value = wire_get_cstring(r);
+		if (!wire_reader_ok(r))
+			break;
+		if (!take_param(client, st, name, value))
+			return false;
+	}
+	client_close(client, "08P01",
+		     "invalid startup packet layout: expected terminator as last byte");
+	return false;
+}
+
+static bool check_names(struct client *client)
+{
+	if (!client->user_name || !*client->user_name) {
+		client_close(client, "08P01", "no username supplied");
+		return false;
+	}
+	if (strlen(client->user_name) >= MAX_USERNAME) {
+		client_close(client, "08P01", "username too long");
+		return false;
+	}
+	if (!client->db_name || !*client->db_name) {
+		free(client->db_name);
+		client->db_name = xstrdup(client->user_name);
+	}
+	if (strlen(client->db_name) >= MAX_DBNAME) {
+		client_close(client, "08P01", "database name too long");
+		return false;
+	}
+	return true;
+}
+
+static bool negotiate(struct client *client, uint32_t minor, const struct startup *st)
+{
+	uint8_t buf[1024];
+	struct wire_builder b;
+
+	if (minor == 0 && st->npq == 0)
+		return true;
+	wire_builder_init(&b, buf, sizeof(buf));
+	wire_negotiate_protocol(&b, 0, st->pq_opts, st->npq);
+	if (wire_builder_ok(&b) && conn_send(&client->conn, buf, b.len))
+		return true;
+	client_close(client, NULL, "client socket error");
+	return false;
+}
+
+static void handle_startup(struct client *client, struct wire_reader *r, uint32_t code)
+{
+	struct worker *w = client->conn.worker;
+	struct startup st = { .npq = 0 };
+
+	if (!parse_startup(client, r, &st) || !check_names(client))
+		return;
+	if (!negotiate(client, code & 0xffff, &st))
+		return;
+	if (w->nclients > (unsigned)w->reg->cfg->max_client_conn) {
+		client_close(client, "53300", "no more connections allowed (max_client_conn)");
+		return;
+	}
+	client_auth_start(client);
+}
+
+static bool answer_byte(struct client *client, char c)
+{
+	if (conn_send(&client->conn, &c, 1))
+		return true;
+	client_close(client, NULL, "client socket error");
+	return false;
+}
+
+/* Handles one complete untyped packet; false when the client was closed. */
+static bool handle_untyped(struct client *client, const uint8_t *pkt, uint32_t len)
+{
+	struct wire_reader r;
+	uint32_t code;
+
+	wire_reader_init(&r, pkt + 4, len - 4);
+	code = wire_get_u32(&r);
+	if (code == WIRE_SSL_CODE || code == WIRE_GSSENC_CODE)
+		return answer_byte(client, 'N');
+	if (code == WIRE_CANCEL_CODE) {
+		client_close(client, NULL, len == 16 ? "cancel request for unknown key"
+						     : "invalid cancel request");
+		return false;
+	}
+	if ((code >> 16) != 3) {
+		client_close(client, "08P01", (code >> 16) == 2 ? "old V2 protocol not supported"
+								: "unsupported protocol version");
+		return false;
+	}
+	handle_startup(client, &r, code);
+	return false;
+}
+
+static void login_untyped(struct client *client)
+{
+	for (;;) {
+		struct iobuf *b = client->conn.buf;
+		uint32_t len;
+		bool more;
+
+		switch (wire_untyped_header(b->data + b->scan_pos, iobuf_unscanned(b),
+					    WIRE_MAX_STARTUP_LEN, &len)) {
+		case WIRE_HDR_NEED_MORE:
+			return;
+		case WIRE_HDR_BAD:
+			client_close(client, "08P01", "invalid startup packet");
+			return;
+		case WIRE_HDR_OK:
+			break;
+		}
+		if (iobuf_unscanned(b) < len) {
+			if (!iobuf_reserve(&client->conn.worker->bufs, &client->conn.buf, len,
+					   WIRE_MAX_STARTUP_LEN))
+				client_close(client, "08P01", "invalid startup packet");
+			return;
+		}
+		relay_consume(&client->conn, len);
+		more = handle_untyped(client, b->data + b->scan_pos - len, len);
+		if (client->conn.closed)
+			return;
+		conn_release_buf_if_empty(&client->conn);
+		if (!more || !client->conn.buf)
+			return;
+	}
+}
+
+static void login_typed(struct client *client)
+{
+	while (!client->conn.closed && client->phase != LOGIN_DONE && client->state == CL_LOGIN) {
+		const uint8_t *msg;
+		uint32_t total;
+		int r = relay_next_message(&client->conn, 65536, &msg, &total);
+
+		if (r == 0)
+			return;
+		if (r < 0) {
+			client_close(client, "08P01", "invalid packet during authentication");
+			return;
+		}
+		if (msg[0] == 'X') {
+			client_close(client, NULL, "client close request");
+			return;
+		}
+		if (msg[0] != 'p') {
+			client_close(client, "08P01", "expected a password message, got '%c'",
+				     msg[0]);
+			return;
+		}
+		relay_consume(&client->conn, total);
+		client_auth_on_message(client, msg[0], msg + 5, total - 5);
+		if (!client->conn.closed)
+			conn_release_buf_if_empty(&client->conn);
+	}
+}
+
+void client_login_on_data(struct client *client)
+{
+	if (client->phase == LOGIN_STARTUP)
+		login_untyped(client);
+	if (!client->conn.closed && client->phase != LOGIN_STARTUP && client->state == CL_LOGIN)
+		login_typed(client);
+}
+
+void client_login_authenticated(struct client *client)
+{
+	struct registry *reg = client->conn.worker->reg;
+	struct database *db = registry_database(reg, client->db_name);
+	struct pool *pool;
+
+	if (!db) {
+		client_close(client, "3D000", "no such database: %s", client->db_name);
+		return;
+	}
+	pool = registry_pool(reg, db, registry_user(reg, database_server_user(db,
+									   client->user_name)));
+	client->pool = pool;
+	db->client_count++;
+	pool->user->client_count++;
+	client->phase = LOGIN_DONE;
+	if (pool->welcome) {
+		client_welcome(client);
+		return;
+	}
+	client_set_state(client, CL_WAIT_WELCOME);
+	conn_want_read(&client->conn, false);
+	if (pool->servers[SV_LOGIN].count == 0 && !pool_launch(pool, client->conn.worker, false) &&
+	    pool->login_failed)
+		client_close(client, pool->failed_sqlstate, "%s", pool->failed_message);
+}

@@ -1,1 +1,170 @@
 /* SPDX-License-Identifier: ISC */
+/*
+ * Socket and event plumbing shared by clients and servers. Each connection has a read and a
+ * write event; they are added or removed only when the wanted state changes, so a busy
+ * connection does not pay an epoll_ctl per packet. Writes of weir's own messages go straight
+ * to the socket; only what the kernel does not take is queued in `out`.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "iobuf.h"
+#include "relay.h"
+#include "worker.h"
+
+static void on_read_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	c->ops->on_data(c);
+}
+
+static void on_write_event(evutil_socket_t fd, short what, void *arg)
+{
+	relay_on_writable(arg);
+}
+
+void conn_bind_fd(struct conn *c, int fd)
+{
+	c->fd = fd;
+	event_assign(&c->ev_read, c->worker->base, fd, EV_READ | EV_PERSIST, on_read_event, c);
+	event_assign(&c->ev_write, c->worker->base, fd, EV_WRITE | EV_PERSIST, on_write_event, c);
+}
+
+void conn_init(struct conn *c, struct worker *w, enum conn_kind kind, const struct conn_ops *ops,
+	       int fd)
+{
+	memset(c, 0, sizeof(*c));
+	c->kind = kind;
+	c->ops = ops;
+	c->worker = w;
+	c->id = worker_next_id(w);
+	c->connect_time = wall_usec();
+	c->fd = -1;
+	strcpy(c->addr, "unix");
+	if (fd >= 0)
+		conn_bind_fd(c, fd);
+}
+
+void conn_set_addr(struct conn *c, const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, c->addr, sizeof(c->addr));
+		c->port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, c->addr, sizeof(c->addr));
+		c->port = ntohs(in6->sin6_port);
+	} else {
+		strcpy(c->addr, "unix");
+		c->port = 0;
+	}
+}
+
+void conn_want_read(struct conn *c, bool on)
+{
+	c->reading = on;
+	conn_update_events(c);
+}
+
+static void set_event(struct event *ev, bool *armed, bool want)
+{
+	if (want == *armed)
+		return;
+	if (want)
+		event_add(ev, NULL);
+	else
+		event_del(ev);
+	*armed = want;
+}
+
+void conn_update_events(struct conn *c)
+{
+	bool peer_pending = c->peer && c->peer->buf && iobuf_unsent(c->peer->buf) > 0;
+
+	if (c->fd < 0 || c->closed)
+		return;
+	set_event(&c->ev_read, &c->read_armed, c->reading && !c->paused);
+	set_event(&c->ev_write, &c->write_armed, c->out != NULL || peer_pending || c->connecting);
+}
+
+bool conn_has_output(const struct conn *c)
+{
+	return c->out != NULL;
+}
+
+static bool queue_output(struct conn *c, const uint8_t *data, size_t len)
+{
+	struct iobuf_pool *pool = &c->worker->bufs;
+
+	if (len > UINT32_MAX / 2)
+		return false;
+	if (!c->out)
+		c->out = iobuf_get(pool);
+	if (!iobuf_reserve(pool, &c->out, (uint32_t)len, UINT32_MAX / 2))
+		return false;
+	memcpy(c->out->data + c->out->scan_pos, data, len);
+	c->out->scan_pos += (uint32_t)len;
+	c->out->recv_pos = c->out->scan_pos;
+	conn_update_events(c);
+	return true;
+}
+
+bool conn_send(struct conn *c, const void *data, size_t len)
+{
+	ssize_t n = 0;
+
+	if (c->closed || c->fd < 0)
+		return false;
+	if (!c->out && !c->connecting) {
+		n = send(c->fd, data, len, MSG_NOSIGNAL);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return false;
+		if (n < 0)
+			n = 0;
+		c->bytes_out += (uint64_t)n;
+		if ((size_t)n == len)
+			return true;
+	}
+	return queue_output(c, (const uint8_t *)data + n, len - (size_t)n);
+}
+
+void conn_release_buf_if_empty(struct conn *c)
+{
+	if (c->buf && iobuf_is_empty(c->buf) && c->pkt_remain == 0) {
+		iobuf_put(&c->worker->bufs, c->buf);
+		c->buf = NULL;
+	}
+}
+
+void conn_shutdown(struct conn *c)
+{
+	if (c->fd >= 0) {
+		if (c->read_armed)
+			event_del(&c->ev_read);
+		if (c->write_armed)
+			event_del(&c->ev_write);
+		c->read_armed = c->write_armed = false;
+		close(c->fd);
+		c->fd = -1;
+	}
+	if (c->buf)
+		iobuf_put(&c->worker->bufs, c->buf);
+	if (c->out)
+		iobuf_put(&c->worker->bufs, c->out);
+	c->buf = c->out = NULL;
+}
+
+void conn_tag(const struct conn *c, char *buf, size_t len)
+{
+	c->ops->tag(c, buf, len);
+}

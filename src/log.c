@@ -103,6 +103,11 @@ bool log_enabled(enum log_level lvl)
 	return lvl <= LOG_LVL_LOG || (int)lvl - LOG_LVL_LOG <= logstate.verbose;
 }
 
+bool log_is_quiet(void)
+{
+	return logstate.quiet;
+}
+
 static size_t format_time(char *buf, size_t cap)
 {
 	struct timeval tv;

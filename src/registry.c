@@ -1,1 +1,165 @@
 /* SPDX-License-Identifier: ISC */
+/*
+ * The registry owns the current config snapshot and auth_file and the objects built from
+ * them: databases, users and pools. Databases point into the snapshot (their definition);
+ * a reload re-points them, and an entry created from "*" keeps working as long as "*" does.
+ */
+#include <openssl/crypto.h>
+#include <string.h>
+
+#include "auth_file.h"
+#include "config.h"
+#include "log.h"
+#include "pool.h"
+#include "registry.h"
+
+struct registry *registry_create(struct config *cfg, struct auth_file *auth,
+				 const char *conffile)
+{
+	struct registry *reg = xcalloc(1, sizeof(*reg));
+
+	reg->cfg = cfg;
+	reg->auth = auth;
+	reg->conffile = xstrdup(conffile);
+	list_init(&reg->databases);
+	list_init(&reg->users);
+	list_init(&reg->pools);
+	return reg;
+}
+
+static void forget_user_keys(struct user *u)
+{
+	OPENSSL_cleanse(&u->have_own_keys, sizeof(*u) - offsetof(struct user, have_own_keys));
+}
+
+static void free_user(struct user *u)
+{
+	forget_user_keys(u);
+	free(u->name);
+	free(u);
+}
+
+void registry_free(struct registry *reg)
+{
+	struct list_node *n;
+
+	while ((n = list_pop_first(&reg->pools)))
+		pool_free(list_entry(n, struct pool, node));
+	while ((n = list_pop_first(&reg->databases))) {
+		struct database *db = list_entry(n, struct database, node);
+
+		free(db->name);
+		free(db->auto_dbname);
+		free(db);
+	}
+	while ((n = list_pop_first(&reg->users)))
+		free_user(list_entry(n, struct user, node));
+	config_unref(reg->cfg);
+	if (reg->auth)
+		auth_file_free(reg->auth);
+	free(reg->conffile);
+	free(reg);
+}
+
+static struct database *find_database(struct registry *reg, const char *name)
+{
+	struct list_node *n, *t;
+
+	list_for_each_safe(n, t, &reg->databases) {
+		struct database *db = list_entry(n, struct database, node);
+
+		if (strcmp(db->name, name) == 0)
+			return db;
+	}
+	return NULL;
+}
+
+struct database *registry_database(struct registry *reg, const char *name)
+{
+	struct database *db = find_database(reg, name);
+	const struct db_def *def;
+	bool is_auto = false;
+
+	if (db)
+		return db->def ? db : NULL;
+	def = config_find_db(reg->cfg, name);
+	if (!def) {
+		def = config_find_db(reg->cfg, "*");
+		is_auto = true;
+	}
+	if (!def)
+		return NULL;
+	db = xcalloc(1, sizeof(*db));
+	db->name = xstrdup(name);
+	db->def = def;
+	if (is_auto) {
+		db->auto_dbname = xstrdup(name);
+		log_info("registered new auto-database: %s", name);
+	}
+	list_append(&reg->databases, &db->node);
+	return db;
+}
+
+struct user *registry_user(struct registry *reg, const char *name)
+{
+	struct list_node *n, *t;
+	struct user *u;
+
+	list_for_each_safe(n, t, &reg->users) {
+		u = list_entry(n, struct user, node);
+		if (strcmp(u->name, name) == 0)
+			return u;
+	}
+	u = xcalloc(1, sizeof(*u));
+	u->name = xstrdup(name);
+	list_append(&reg->users, &u->node);
+	return u;
+}
+
+struct pool *registry_pool(struct registry *reg, struct database *db, struct user *user)
+{
+	struct list_node *n, *t;
+	struct pool *pool;
+
+	list_for_each_safe(n, t, &reg->pools) {
+		pool = list_entry(n, struct pool, node);
+		if (pool->db == db && pool->user == user)
+			return pool;
+	}
+	pool = pool_create(reg, db, user);
+	list_append(&reg->pools, &pool->node);
+	return pool;
+}
+
+void registry_apply(struct registry *reg, struct config *cfg, struct auth_file *auth)
+{
+	struct list_node *n, *t;
+
+	list_for_each_safe(n, t, &reg->databases) {
+		struct database *db = list_entry(n, struct database, node);
+
+		db->def = config_find_db(cfg, db->auto_dbname ? "*" : db->name);
+		if (!db->def)
+			log_warning("database \"%s\" was removed from the config", db->name);
+	}
+	list_for_each_safe(n, t, &reg->users) {
+		forget_user_keys(list_entry(n, struct user, node));
+	}
+	config_unref(reg->cfg);
+	reg->cfg = cfg;
+	if (reg->auth)
+		auth_file_free(reg->auth);
+	reg->auth = auth;
+}
+
+const char *database_server_user(const struct database *db, const char *client_user)
+{
+	return db->def && db->def->user ? db->def->user : client_user;
+}
+
+const char *database_server_dbname(const struct database *db)
+{
+	if (db->def && db->def->dbname)
+		return db->def->dbname;
+	return db->auto_dbname ? db->auto_dbname : db->name;
+}

@@ -1,1 +1,283 @@
 /* SPDX-License-Identifier: ISC */
+/*
+ * Server connections once logged in: the state machine (one list per state in the pool),
+ * relaying PostgreSQL's messages to the linked client, the reset and check queries run
+ * between clients, release, and closing. Login lives in server_login.c.
+ */
+#include <stdarg.h>
+#include <sys/socket.h>
+#include <string.h>
+
+#include "client.h"
+#include "config.h"
+#include "iobuf.h"
+#include "log.h"
+#include "registry.h"
+#include "relay.h"
+#include "server.h"
+#include "wire.h"
+#include "worker.h"
+
+static struct server *to_server(struct conn *c)
+{
+	return container_of(c, struct server, conn);
+}
+
+static void server_tag(const struct conn *c, char *buf, size_t len)
+{
+	const struct server *s = container_of(c, struct server, conn);
+
+	snprintf(buf, len, "S-%u %s/%s@%s:%d", c->id, s->pool->db->name, s->pool->user->name,
+		 c->addr, c->port);
+}
+
+void server_set_state(struct server *server, enum server_state state)
+{
+	struct pool *pool = server->pool;
+	struct worker *w = server->conn.worker;
+
+	ASSERT(server->state != SV_CLOSED);
+	list_remove(&pool->servers[server->state], &server->node);
+	server->state = state;
+	if (state == SV_CLOSED) {
+		list_append(&w->doomed_servers, &server->node);
+		return;
+	}
+	if (state == SV_IDLE) {
+		server->idle_since = now_usec();
+		if (w->reg->cfg->server_round_robin)
+			list_append(&pool->servers[state], &server->node);
+		else
+			list_prepend(&pool->servers[state], &server->node);
+		return;
+	}
+	list_append(&pool->servers[state], &server->node);
+}
+
+/* Maintenance replies (reset or check query): consumed until ReadyForQuery. */
+static void on_maintenance_data(struct server *server)
+{
+	const uint8_t *msg;
+	uint32_t total;
+	int r;
+
+	while ((r = relay_next_message(&server->conn, 65536, &msg, &total)) == 1) {
+		uint8_t type = msg[0];
+
+		relay_consume(&server->conn, total);
+		if (type == 'E') {
+			server_close(server, "server reset or check query failed");
+			return;
+		}
+		if (type == 'Z') {
+			server->expect_rfq = 0;
+			server->ready = true;
+			server->tx_status = total == 6 ? (char)msg[5] : 'E';
+			server_set_state(server, server->tx_status == 'I' ? SV_IDLE : SV_USED);
+			if (server->state != SV_IDLE) {
+				server_close(server, "server not idle after reset");
+				return;
+			}
+			conn_release_buf_if_empty(&server->conn);
+			pool_schedule(server->pool, server->conn.worker);
+			return;
+		}
+	}
+	if (r < 0)
+		server_close(server, "invalid packet from server");
+	else
+		conn_release_buf_if_empty(&server->conn);
+}
+
+static void server_on_data(struct conn *c)
+{
+	struct server *server = to_server(c);
+
+	switch (relay_read(c)) {
+	case IO_EOF:
+		server_close(server, "server conn crashed?");
+		return;
+	case IO_ERROR:
+		server_close(server, "server socket error");
+		return;
+	case IO_AGAIN:
+		return;
+	case IO_OK:
+		break;
+	}
+	switch (server->state) {
+	case SV_LOGIN:
+		server_login_on_data(server);
+		return;
+	case SV_ACTIVE:
+		relay_process(c);
+		return;
+	case SV_TESTED:
+		on_maintenance_data(server);
+		return;
+	default:
+		server_close(server, "server sent data while idle");
+		return;
+	}
+}
+
+static enum relay_action server_on_message(struct conn *c, uint8_t type, const uint8_t *msg,
+					   uint32_t total, bool complete)
+{
+	struct server *server = to_server(c);
+
+	if (type != 'Z')
+		return RELAY_FORWARD;
+	if (total != 6) {
+		c->ops->on_protocol_error(c, "invalid ReadyForQuery from server");
+		return RELAY_STOP;
+	}
+	if (!complete)
+		return RELAY_NEED_ALL;
+	server->tx_status = (char)msg[5];
+	if (server->expect_rfq)
+		server->expect_rfq--;
+	server->ready = server->expect_rfq == 0;
+	if (server->client)
+		server->client->tx_status = server->tx_status;
+	return RELAY_FORWARD;
+}
+
+static void server_on_eof(struct conn *c, const char *reason)
+{
+	server_close(to_server(c), reason);
+}
+
+static void server_on_connected(struct conn *c, int err)
+{
+	char reason[160];
+
+	if (!err)
+		return;
+	snprintf(reason, sizeof(reason), "connect failed: %s", strerror(err));
+	pool_login_failed(to_server(c)->pool, "08006", reason);
+	server_close(to_server(c), reason);
+}
+
+static const struct conn_ops server_ops = {
+	.on_data = server_on_data,
+	.on_message = server_on_message,
+	.on_eof = server_on_eof,
+	.on_protocol_error = server_on_eof,
+	.on_connected = server_on_connected,
+	.tag = server_tag,
+};
+
+struct server *server_launch(struct pool *pool, struct worker *w)
+{
+	struct server *server = xcalloc(1, sizeof(*server));
+
+	conn_init(&server->conn, w, CONN_SERVER, &server_ops, -1);
+	list_node_init(&server->node);
+	list_node_init(&server->dns.node);
+	server->pool = pool;
+	server->state = SV_LOGIN;
+	server->created = server->login_start = now_usec();
+	list_append(&pool->servers[SV_LOGIN], &server->node);
+	pool->db->server_count++;
+	pool->user->server_count++;
+	server_login_start(server);
+	return server;
+}
+
+static void unlink_client(struct server *server, const char *reason)
+{
+	struct client *client = server->client;
+
+	server->client = NULL;
+	client->server = NULL;
+	client->conn.peer = NULL;
+	server->conn.peer = NULL;
+	client_close(client, "08P01", "%s", reason);
+}
+
+void server_close(struct server *server, const char *reason)
+{
+	char tag[256];
+	static const uint8_t terminate[5] = { 'X', 0, 0, 0, 4 };
+
+	if (server->conn.closed)
+		return;
+	server->conn.closed = true;
+	conn_tag(&server->conn, tag, sizeof(tag));
+	log_msg(LOG_LVL_LOG, tag, "closing because: %s (age=%llus)", reason,
+		(unsigned long long)((now_usec() - server->created) / USEC_PER_SEC));
+	if (server->client)
+		unlink_client(server, reason);
+	if (server->state == SV_LOGIN && server->phase == SLOGIN_RESOLVING)
+		dns_cancel(&server->dns);
+	if (server->state != SV_LOGIN && server->conn.fd >= 0 && !server->conn.out)
+		(void)send(server->conn.fd, terminate, sizeof(terminate), MSG_NOSIGNAL);
+	server->pool->db->server_count--;
+	server->pool->user->server_count--;
+	conn_shutdown(&server->conn);
+	auth_scram_client_reset(&server->scram);
+	server_set_state(server, SV_CLOSED);
+}
+
+void server_run_maintenance(struct server *server, const char *sql)
+{
+	uint8_t buf[1024];
+	struct wire_builder b;
+
+	wire_builder_init(&b, buf, sizeof(buf));
+	if (strcmp(sql, "<empty>") == 0)
+		wire_query(&b, "");
+	else
+		wire_query(&b, sql);
+	server->ready = false;
+	server->expect_rfq = 1;
+	server_set_state(server, SV_TESTED);
+	if (!wire_builder_ok(&b) || !conn_send(&server->conn, buf, b.len)) {
+		server_close(server, "cannot send the reset or check query");
+		return;
+	}
+	conn_want_read(&server->conn, true);
+}
+
+static bool server_is_clean(const struct server *server)
+{
+	const struct iobuf *b = server->conn.buf;
+
+	return server->ready && server->tx_status == 'I' && server->conn.pkt_remain == 0 &&
+	       (!b || iobuf_unscanned(b) == 0);
+}
+
+void server_release(struct server *server)
+{
+	const struct config *cfg = server->conn.worker->reg->cfg;
+
+	if (server->conn.closed)
+		return;
+	server->conn.paused = false;
+	if (!server_is_clean(server)) {
+		server_close(server, "client disconnect while server was not ready");
+		return;
+	}
+	if (server->conn.buf) {
+		server->conn.buf->send_pos = server->conn.buf->scan_pos;
+		conn_release_buf_if_empty(&server->conn);
+	}
+	conn_update_events(&server->conn);
+	if (server->close_needed) {
+		server_close(server, "obsolete connection");
+		return;
+	}
+	if (cfg->server_reset_query[0]) {
+		server_run_maintenance(server, cfg->server_reset_query);
+		return;
+	}
+	server_set_state(server, SV_IDLE);
+	pool_schedule(server->pool, server->conn.worker);
+}
+
+void server_free(struct server *server)
+{
+	free(server->params);
+	free(server);
+}

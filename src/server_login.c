@@ -1,1 +1,367 @@
 /* SPDX-License-Identifier: ISC */
+/*
+ * Opening a server connection: resolving the host (c-ares through dns.c, or a Unix socket
+ * directory), a non-blocking connect, the StartupMessage, and authentication to PostgreSQL
+ * with cleartext, md5 or SCRAM-SHA-256. The password comes from the [databases] entry, the
+ * auth_file secret, or SCRAM pass-through (ClientKey cached from a client's SCRAM login
+ * against the same verifier). The ParameterStatus set of a successful login becomes the
+ * pool's welcome for clients; a failed login is remembered so clients fail fast.
+ */
+#include <string.h>
+#include <sys/un.h>
+
+#include "auth_file.h"
+#include "auth_md5.h"
+#include "auth_scram.h"
+#include "config.h"
+#include "log.h"
+#include "registry.h"
+#include "relay.h"
+#include "server.h"
+#include "sock.h"
+#include "wire.h"
+#include "worker.h"
+
+#define AUTH_MSG_MAX 1024
+#define LOGIN_MSG_MAX (1u << 20)
+
+static void login_failed(struct server *server, const char *sqlstate, const char *message)
+{
+	char reason[512];
+
+	snprintf(reason, sizeof(reason), "server login failed: %s", message);
+	pool_login_failed(server->pool, sqlstate, message);
+	server_close(server, reason);
+}
+
+static bool send_startup(struct server *server)
+{
+	const struct db_def *def = server->pool->db->def;
+	const char *names[6], *values[6];
+	size_t n = 0;
+	uint8_t buf[2048];
+	struct wire_builder b;
+
+	names[n] = "user", values[n++] = server->pool->user->name;
+	names[n] = "database", values[n++] = database_server_dbname(server->pool->db);
+	if (def->client_encoding)
+		names[n] = "client_encoding", values[n++] = def->client_encoding;
+	if (def->datestyle)
+		names[n] = "DateStyle", values[n++] = def->datestyle;
+	if (def->timezone)
+		names[n] = "TimeZone", values[n++] = def->timezone;
+	if (def->application_name)
+		names[n] = "application_name", values[n++] = def->application_name;
+	wire_builder_init(&b, buf, sizeof(buf));
+	wire_startup(&b, names, values, n);
+	return wire_builder_ok(&b) && conn_send(&server->conn, buf, b.len);
+}
+
+static void connect_to(struct server *server, const struct sockaddr *sa, socklen_t len)
+{
+	struct worker *w = server->conn.worker;
+	const struct config *cfg = w->reg->cfg;
+	char err[256];
+	bool in_progress = false;
+	int fd = sock_connect(sa, len, &in_progress, err, sizeof(err));
+
+	if (fd < 0) {
+		login_failed(server, "08006", err);
+		return;
+	}
+	conn_bind_fd(&server->conn, fd);
+	conn_set_addr(&server->conn, sa);
+	if (sa->sa_family != AF_UNIX) {
+		struct sock_tcp_opts o = { .keepalive = cfg->tcp_keepalive,
+					   .keepcnt = cfg->tcp_keepcnt,
+					   .keepidle = cfg->tcp_keepidle,
+					   .keepintvl = cfg->tcp_keepintvl,
+					   .user_timeout_ms = cfg->tcp_user_timeout,
+					   .socket_buffer = cfg->tcp_socket_buffer };
+
+		sock_tune_tcp(fd, &o);
+	}
+	server->conn.connecting = in_progress;
+	server->phase = SLOGIN_AUTH;
+	if (!send_startup(server)) {
+		login_failed(server, "08006", "cannot send the startup packet");
+		return;
+	}
+	conn_want_read(&server->conn, true);
+}
+
+static void on_resolved(void *arg, const struct dns_result *res)
+{
+	struct server *server = arg;
+
+	if (res->naddrs == 0) {
+		login_failed(server, "08006", res->error ? res->error : "could not resolve host");
+		return;
+	}
+	connect_to(server, (const struct sockaddr *)&res->addrs[0],
+		   res->addrs[0].ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						       : sizeof(struct sockaddr_in));
+}
+
+void server_login_start(struct server *server)
+{
+	struct worker *w = server->conn.worker;
+	const struct db_def *def = server->pool->db->def;
+	const char *host = def->host;
+	struct dns_result res;
+	char first[256];
+	int port = def->port > 0 ? def->port : 5432;
+
+	if (!host || host[0] == '/' || host[0] == '@') {
+		struct sockaddr_un sun;
+		socklen_t len;
+
+		if (!sock_connect_unix_path(host ? host : w->reg->cfg->unix_socket_dir, port, &sun,
+					    &len)) {
+			login_failed(server, "08006", "unix socket path too long");
+			return;
+		}
+		connect_to(server, (const struct sockaddr *)&sun, len);
+		return;
+	}
+	snprintf(first, sizeof(first), "%.*s", (int)strcspn(host, ","), host);
+	server->phase = SLOGIN_RESOLVING;
+	if (dns_lookup(w->dns, first, port, &server->dns, on_resolved, server, &res) == DNS_DONE)
+		on_resolved(server, &res);
+}
+
+/* What the server user logs in with. */
+struct server_creds {
+	const char *password; /* plaintext */
+	const char *md5;      /* md5 verifier */
+	const char *scram;    /* SCRAM verifier, usable with a cached ClientKey */
+};
+
+static struct server_creds find_creds(const struct server *server)
+{
+	const struct registry *reg = server->conn.worker->reg;
+	const struct db_def *def = server->pool->db->def;
+	const struct auth_entry *e;
+	struct server_creds c = { NULL, NULL, NULL };
+
+	if (def->user && def->password) {
+		c.password = def->password;
+		return c;
+	}
+	e = reg->auth ? auth_file_find(reg->auth, server->pool->user->name) : NULL;
+	if (!e)
+		return c;
+	if (e->kind == SECRET_PLAIN)
+		c.password = e->secret;
+	else if (e->kind == SECRET_MD5)
+		c.md5 = e->secret;
+	else if (server->pool->user->have_client_key)
+		c.scram = e->secret;
+	return c;
+}
+
+static bool send_msg(struct server *server, struct wire_builder *b)
+{
+	if (wire_builder_ok(b) && conn_send(&server->conn, b->buf, b->len))
+		return true;
+	server_close(server, "cannot send authentication message");
+	return false;
+}
+
+static void answer_password(struct server *server, enum wire_auth_code code,
+			    struct wire_reader *r)
+{
+	struct server_creds c = find_creds(server);
+	char md5[MD5_PASSWD_LEN + 1];
+	const uint8_t *salt;
+	uint8_t buf[AUTH_MSG_MAX];
+	struct wire_builder b;
+
+	wire_builder_init(&b, buf, sizeof(buf));
+	if (code == WIRE_AUTH_CLEARTEXT) {
+		if (!c.password) {
+			login_failed(server, "28P01", "no plaintext password for the server user");
+			return;
+		}
+		wire_password(&b, c.password);
+	} else {
+		salt = wire_get_bytes(r, 4);
+		if (!salt || (!c.password && !c.md5)) {
+			login_failed(server, "28P01", "no md5 password for the server user");
+			return;
+		}
+		auth_md5_response(server->pool->user->name, c.password ? c.password : c.md5, salt,
+				  md5);
+		wire_password(&b, md5);
+	}
+	(void)send_msg(server, &b);
+}
+
+static void sasl_start(struct server *server, struct wire_reader *r)
+{
+	char out[AUTH_MSG_MAX];
+	uint8_t buf[AUTH_MSG_MAX + 64];
+	struct wire_builder b;
+	bool offered = false;
+	const char *mech;
+
+	while ((mech = wire_get_cstring(r)) && *mech)
+		offered |= strcmp(mech, SCRAM_MECH) == 0;
+	if (!offered) {
+		login_failed(server, "28000", "server offers no supported SASL mechanism");
+		return;
+	}
+	if (!auth_scram_client_first(&server->scram, NULL, out, sizeof(out))) {
+		login_failed(server, "28000", "cannot start SCRAM");
+		return;
+	}
+	wire_builder_init(&b, buf, sizeof(buf));
+	wire_sasl_initial_response(&b, SCRAM_MECH, out, strlen(out));
+	(void)send_msg(server, &b);
+}
+
+static void sasl_continue(struct server *server, struct wire_reader *r)
+{
+	struct server_creds c = find_creds(server);
+	struct scram_client_creds creds = { .password = c.password };
+	struct scram_keys keys;
+	size_t len = wire_remaining(r);
+	const uint8_t *data = wire_get_bytes(r, len);
+	char out[AUTH_MSG_MAX];
+	uint8_t buf[AUTH_MSG_MAX + 64];
+	struct wire_builder b;
+
+	if (!c.password) {
+		if (!c.scram || !auth_scram_parse_verifier(c.scram, &keys)) {
+			login_failed(server, "28P01", "no password or SCRAM keys for the server user");
+			return;
+		}
+		creds.keys = &keys;
+		creds.client_key = server->pool->user->client_key;
+	}
+	if (auth_scram_client_final(&server->scram, &creds, (const char *)data, len, out,
+				    sizeof(out)) != SCRAM_OK) {
+		login_failed(server, "28P01", "SCRAM authentication to the server failed");
+		return;
+	}
+	wire_builder_init(&b, buf, sizeof(buf));
+	wire_sasl_response(&b, out, strlen(out));
+	(void)send_msg(server, &b);
+}
+
+static void handle_auth(struct server *server, struct wire_reader *r)
+{
+	uint32_t code = wire_get_u32(r);
+	size_t len;
+	const uint8_t *data;
+
+	switch (code) {
+	case WIRE_AUTH_OK:
+		server->phase = SLOGIN_PARAMS;
+		return;
+	case WIRE_AUTH_CLEARTEXT:
+	case WIRE_AUTH_MD5:
+		answer_password(server, code, r);
+		return;
+	case WIRE_AUTH_SASL:
+		sasl_start(server, r);
+		return;
+	case WIRE_AUTH_SASL_CONTINUE:
+		sasl_continue(server, r);
+		return;
+	case WIRE_AUTH_SASL_FINAL:
+		len = wire_remaining(r);
+		data = wire_get_bytes(r, len);
+		if (auth_scram_client_verify(&server->scram, (const char *)data, len) != SCRAM_OK)
+			login_failed(server, "28P01", "invalid SCRAM signature from the server");
+		return;
+	default:
+		login_failed(server, "28000", "unsupported authentication method from the server");
+		return;
+	}
+}
+
+static void handle_error(struct server *server, const uint8_t *body, uint32_t len)
+{
+	struct wire_error_fields f;
+
+	if (!wire_parse_error(body, len, &f) || !f.message) {
+		login_failed(server, "08P01", "malformed error from the server");
+		return;
+	}
+	login_failed(server, f.sqlstate ? f.sqlstate : "08P01", f.message);
+}
+
+static void keep_param(struct server *server, const uint8_t *msg, uint32_t total)
+{
+	server->params = xrealloc(server->params, server->params_len + total);
+	memcpy(server->params + server->params_len, msg, total);
+	server->params_len += total;
+}
+
+static void login_done(struct server *server, char status)
+{
+	struct pool *pool = server->pool;
+	char tag[256];
+
+	server->tx_status = status;
+	server->ready = true;
+	auth_scram_client_reset(&server->scram);
+	pool_set_welcome(pool, server->params, server->params_len);
+	pool_login_succeeded(pool);
+	conn_tag(&server->conn, tag, sizeof(tag));
+	log_msg(LOG_LVL_LOG, tag, "new connection to server");
+	server_set_state(server, SV_IDLE);
+	pool_finish_logins(pool);
+	pool_schedule(pool, server->conn.worker);
+}
+
+static void handle_message(struct server *server, const uint8_t *msg, uint32_t total)
+{
+	struct wire_reader r;
+
+	wire_reader_init(&r, msg + 5, total - 5);
+	switch (msg[0]) {
+	case 'R':
+		handle_auth(server, &r);
+		break;
+	case 'E':
+		handle_error(server, msg + 5, total - 5);
+		break;
+	case 'S':
+		keep_param(server, msg, total);
+		break;
+	case 'K':
+		server->backend_pid = wire_get_u32(&r);
+		server->backend_key = wire_get_u32(&r);
+		break;
+	case 'Z':
+		login_done(server, total == 6 ? (char)msg[5] : 'I');
+		break;
+	case 'N':
+	case 'v':
+		break;
+	default:
+		login_failed(server, "08P01", "unexpected message from the server during login");
+		break;
+	}
+}
+
+void server_login_on_data(struct server *server)
+{
+	const uint8_t *msg;
+	uint32_t total;
+	int r;
+
+	while (server->state == SV_LOGIN && !server->conn.closed &&
+	       (r = relay_next_message(&server->conn, LOGIN_MSG_MAX, &msg, &total)) != 0) {
+		if (r < 0) {
+			login_failed(server, "08P01", "invalid packet from the server during login");
+			return;
+		}
+		relay_consume(&server->conn, total);
+		handle_message(server, msg, total);
+	}
+	if (!server->conn.closed)
+		conn_release_buf_if_empty(&server->conn);
+}

@@ -1,1 +1,83 @@
 /* SPDX-License-Identifier: ISC */
+/*
+ * The worker: one libevent loop and what it owns. Closed clients and servers are parked on
+ * the doomed lists and freed after the loop iteration that closed them, so no callback ever
+ * touches a freed object. The janitor timer (janitor.c) runs from here.
+ */
+#include <event2/event.h>
+
+#include "client.h"
+#include "config.h"
+#include "dns.h"
+#include "janitor.h"
+#include "listener.h"
+#include "log.h"
+#include "registry.h"
+#include "server.h"
+#include "worker.h"
+
+struct worker *worker_create(struct registry *reg)
+{
+	struct worker *w = xcalloc(1, sizeof(*w));
+	struct event_config *ec = event_config_new();
+
+	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
+	event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	w->base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	if (!w->base)
+		die("cannot create the event loop");
+	w->reg = reg;
+	iobuf_pool_init(&w->bufs, (uint32_t)reg->cfg->pkt_buf);
+	w->dns = dns_create(w->base);
+	if (!w->dns)
+		die("cannot initialise the DNS resolver");
+	dns_set_ttls(w->dns, reg->cfg->dns_max_ttl, reg->cfg->dns_nxdomain_ttl);
+	list_init(&w->listeners);
+	list_init(&w->login_clients);
+	list_init(&w->doomed_clients);
+	list_init(&w->doomed_servers);
+	janitor_start(w);
+	return w;
+}
+
+static void free_doomed(struct worker *w)
+{
+	struct list_node *n;
+
+	while ((n = list_pop_first(&w->doomed_clients)))
+		client_free(list_entry(n, struct client, node));
+	while ((n = list_pop_first(&w->doomed_servers)))
+		server_free(list_entry(n, struct server, node));
+}
+
+void worker_run(struct worker *w)
+{
+	while (!w->stopping) {
+		if (event_base_loop(w->base, EVLOOP_ONCE) < 0)
+			die("event loop failed");
+		free_doomed(w);
+	}
+}
+
+void worker_stop(struct worker *w)
+{
+	w->stopping = true;
+	event_base_loopbreak(w->base);
+}
+
+uint32_t worker_next_id(struct worker *w)
+{
+	return ++w->next_id;
+}
+
+void worker_free(struct worker *w)
+{
+	free_doomed(w);
+	listener_close_all(w);
+	janitor_stop(w);
+	dns_free(w->dns);
+	iobuf_pool_destroy(&w->bufs);
+	event_base_free(w->base);
+	free(w);
+}

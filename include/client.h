@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * A client connection: its state, its pool once it has logged in, its startup parameters,
+ * and its link to a server. client.c owns the object's life (accept, state changes, close,
+ * free) and its messages once logged in; client_login.c the startup packet; client_auth.c
+ * the password exchange.
+ */
+#pragma once
+
+#include "auth_scram.h"
+#include "common.h"
+#include "conn.h"
+#include "list.h"
+#include "pool.h"
+
+struct worker;
+struct server;
+struct database;
+struct user;
+struct auth_entry;
+
+/* Sub-phases of CL_LOGIN. */
+enum client_login_phase {
+	LOGIN_STARTUP,	/* waiting for SSLRequest/StartupMessage/CancelRequest */
+	LOGIN_PASSWORD, /* sent a cleartext or md5 request */
+	LOGIN_SASL_INIT, /* sent AuthenticationSASL */
+	LOGIN_SASL_FINAL, /* sent SASLContinue */
+	LOGIN_DONE,
+};
+
+#define CLIENT_MAX_PARAMS 16
+
+struct client {
+	struct conn conn;
+	enum client_state state;
+	struct list_node node;	 /* on the list of its state */
+	struct pool *pool;	 /* borrowed; NULL before login */
+	struct database *db;	 /* borrowed; NULL if the database does not exist */
+	struct user *login_user; /* borrowed: the user the client authenticated as */
+	struct server *server;	 /* borrowed: linked server or NULL */
+	enum client_login_phase phase;
+	char *user_name;	 /* owned */
+	char *db_name;		 /* owned */
+	char *param_names[CLIENT_MAX_PARAMS];  /* owned: tracked startup parameters */
+	char *param_values[CLIENT_MAX_PARAMS]; /* owned */
+	unsigned nparams;
+	char *secret;		 /* owned copy of the auth_file secret; NULL for unknown users */
+	int secret_kind;	 /* enum secret_kind of secret */
+	uint8_t md5_salt[4];
+	struct scram_server scram;
+	uint32_t cancel_pid;
+	uint32_t cancel_key;
+	usec_t request_time;	/* monotonic: when it last asked for a server */
+	usec_t login_start;	/* monotonic */
+	char tx_status;		/* from the last ReadyForQuery: 'I', 'T' or 'E' */
+};
+
+/* Accepted socket: creates the client in CL_LOGIN on worker w. */
+void client_accept(struct worker *w, int fd, const struct sockaddr *sa, bool unix_socket);
+
+/* The only function that changes a client's state (and its list). */
+void client_set_state(struct client *client, enum client_state state);
+
+/*
+ * Sends an ErrorResponse (FATAL with sqlstate, when sqlstate is not NULL) and closes the
+ * client; logs "closing because: <reason>". Unlinks its server, which is released or
+ * closed as its state requires.
+ */
+void client_close(struct client *client, const char *sqlstate, const char *fmt, ...)
+	PRINTF_FMT(3, 4);
+
+/* Sends a non-fatal ErrorResponse + nothing else (the caller decides what follows). */
+bool client_send_error(struct client *client, const char *severity,
+				  const char *sqlstate, const char *message);
+
+/* Finishes login: AuthenticationOk, welcome, BackendKeyData, ReadyForQuery. */
+void client_welcome(struct client *client);
+
+/* The pool linked a server to this client: resume relaying. */
+void client_link(struct client *client, struct server *server);
+
+void client_free(struct client *client);
+
+/* Login-phase handlers (client_login.c, client_auth.c). */
+void client_login_on_data(struct client *client);
+void client_auth_start(struct client *client);
+void client_auth_on_message(struct client *client, uint8_t type, const uint8_t *body,
+			    uint32_t len);
+/* Authentication succeeded: pick the pool and finish or wait for a welcome. */
+void client_login_authenticated(struct client *client);

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The connection core shared by clients and servers: the socket, its two libevent events,
+ * the I/O buffer for data in flight, the output queue for weir's own messages, and the link
+ * to the peer. struct client and struct server embed a struct conn; per-kind behaviour comes
+ * from the conn_ops table their module installs. Reading, inspecting and forwarding live in
+ * relay.c; this module owns the socket and event plumbing.
+ */
+#pragma once
+
+#include <event2/event_struct.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "common.h"
+#include "list.h"
+
+struct conn;
+struct worker;
+struct iobuf;
+
+enum conn_kind { CONN_CLIENT, CONN_SERVER };
+
+/* What the relay does with a message whose header it has just read. */
+enum relay_action {
+	RELAY_FORWARD,	/* pass it on to the peer (streamed if it is larger than the buffer) */
+	RELAY_NEED_ALL, /* call again once the whole message is in the buffer */
+	RELAY_CONSUME,	/* the message was handled; drop it (only for complete messages) */
+	RELAY_STOP,	/* stop scanning: the state changed or the connection is closing */
+};
+
+struct conn_ops {
+	/* Socket readable and data appended to the buffer (or EOF/error already handled). */
+	void (*on_data)(struct conn *c);
+	/*
+	 * A message starts at msg (type byte first); total is its full size including the type
+	 * byte; complete says whether all of it is in the buffer.
+	 */
+	enum relay_action (*on_message)(struct conn *c, uint8_t type, const uint8_t *msg,
+					uint32_t total, bool complete);
+	/* Peer or output drained: the connection may resume (e.g. re-enable reading). */
+	void (*on_drained)(struct conn *c);
+	/* Reading or writing failed, or EOF; reason is a static text. */
+	void (*on_eof)(struct conn *c, const char *reason);
+	/* The peer broke the protocol (bad length, oversized message). */
+	void (*on_protocol_error)(struct conn *c, const char *reason);
+	/* A non-blocking connect finished; err is 0 or an errno value. NULL for clients. */
+	void (*on_connected)(struct conn *c, int err);
+	/* Writes the log tag ("C-12 db/user@addr:port") into buf. */
+	void (*tag)(const struct conn *c, char *buf, size_t len);
+};
+
+struct conn {
+	int fd;
+	uint32_t id;
+	enum conn_kind kind;
+	const struct conn_ops *ops;
+	struct worker *worker; /* borrowed: the worker that owns this connection */
+	struct event ev_read;
+	struct event ev_write;
+	bool read_armed;
+	bool write_armed;
+	bool reading;		/* the state wants input; backpressure may still pause it */
+	bool paused;		/* reading paused because the peer cannot take more */
+	bool closed;		/* close requested; freed after the loop iteration */
+	bool connecting;	/* non-blocking connect in progress: queue, do not write */
+	bool processing;	/* inside relay_process(): guards against re-entry */
+	struct iobuf *buf;	/* owned: data received from this socket, NULL when idle */
+	struct iobuf *out;	/* owned: weir's own bytes for this socket, NULL when empty */
+	struct conn *peer;	/* borrowed: the linked connection, or NULL */
+	uint32_t pkt_remain;	/* bytes of the current message still to stream to the peer */
+	uint32_t pkt_skip;	/* bytes of the current message still to discard */
+	char addr[46];		/* peer address as text, "unix" for Unix sockets */
+	int port;
+	usec_t connect_time;	/* wall clock */
+	uint64_t bytes_in;
+	uint64_t bytes_out;
+};
+
+void conn_init(struct conn *c, struct worker *w, enum conn_kind kind, const struct conn_ops *ops,
+	       int fd);
+/* Sets the address fields from a socket address. */
+void conn_set_addr(struct conn *c, const struct sockaddr *sa);
+/* (Re)binds the events to c->fd after the fd changed (a server connect). */
+void conn_bind_fd(struct conn *c, int fd);
+
+/* Whether the state wants input. Applied lazily: events are re-armed only on change. */
+void conn_want_read(struct conn *c, bool on);
+void conn_update_events(struct conn *c);
+
+/*
+ * Queues weir's own bytes for the socket, writing at once when nothing is queued. False when
+ * the socket failed (the caller closes the connection).
+ */
+MUST_CHECK bool conn_send(struct conn *c, const void *data, size_t len);
+bool conn_has_output(const struct conn *c);
+
+/* Drops the buffer if it holds nothing, so idle connections hold no memory. */
+void conn_release_buf_if_empty(struct conn *c);
+
+/* Removes events, closes the socket, frees buffers. The object itself stays. */
+void conn_shutdown(struct conn *c);
+
+void conn_tag(const struct conn *c, char *buf, size_t len);

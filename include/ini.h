@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * INI tokenizer: turns a configuration file into a stream of "section" and "key = value"
+ * events, following %include directives. It knows nothing about which sections or keys
+ * exist; config.c gives them meaning. Syntax (compatible with PgBouncer's files):
+ *
+ *   - leading whitespace on every line is skipped; trailing whitespace is trimmed;
+ *   - a line starting with ';' or '#' is a comment (not when these appear later in a line);
+ *   - "[name]" opens a section (name taken verbatim, case-sensitive);
+ *   - "%include <file>" parses another file in place (path relative to the CWD, nesting at
+ *     most INI_MAX_INCLUDE_DEPTH);
+ *   - "key = value": key is [A-Za-z0-9_.*-]+ or enclosed in single quotes ('' inside quotes
+ *     stands for one quote); blanks around '='; the value runs to the end of the line and
+ *     may be empty.
+ */
+#pragma once
+
+#include "common.h"
+
+#define INI_MAX_INCLUDE_DEPTH 10
+
+/* Where an event comes from. file is borrowed: valid only during the callback. */
+struct ini_pos {
+	const char *file;
+	int line; /* 1-based */
+};
+
+struct ini_handler;
+
+/*
+ * Callbacks. They return false to stop the parse, after writing the reason into the
+ * handler's err buffer (usually with ini_error()).
+ */
+typedef bool (*ini_section_fn)(const struct ini_handler *h, const struct ini_pos *pos,
+			       const char *name);
+typedef bool (*ini_key_fn)(const struct ini_handler *h, const struct ini_pos *pos,
+			   const char *key, const char *value);
+
+struct ini_handler {
+	ini_section_fn on_section;
+	ini_key_fn on_key;
+	void *arg;     /* borrowed: the callbacks' state */
+	char *err;     /* borrowed: receives the first error, "<file>:<line>: <message>" */
+	size_t errlen;
+};
+
+/*
+ * Parses a file. False on the first syntax error, unreadable file (top level: `could not
+ * open "<path>": <reason>`, without a position) or callback failure; err then says why.
+ */
+MUST_CHECK bool ini_parse_file(const char *path, const struct ini_handler *h);
+
+/* Parses text held in memory; name stands for the file name in positions and errors. */
+MUST_CHECK bool ini_parse_string(const char *text, const char *name, const struct ini_handler *h);
+
+/* Writes "<file>:<line>: <message>" into h->err. */
+void ini_error(const struct ini_handler *h, const struct ini_pos *pos, const char *fmt, ...)
+	PRINTF_FMT(3, 4);
+
+/*
+ * Reads a whole file into a NUL-terminated buffer (owned by the caller; release it with
+ * ini_free_text because it may hold secrets). *len receives the length without the NUL.
+ * NULL with errno set if the file cannot be read.
+ */
+MUST_CHECK char *ini_read_file(const char *path, size_t *len);
+
+/* Wipes the first len bytes of text, then frees it. NULL is allowed. */
+void ini_free_text(char *text, size_t len);

@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The janitor: a periodic timer per worker that enforces time limits (client_login_timeout,
+ * query_wait_timeout, server_connect_timeout, server_lifetime, server_idle_timeout), grows
+ * pools to min_pool_size and into the reserve, retries server connections for waiting
+ * clients after server_login_retry, and finishes a graceful shutdown.
+ */
+#pragma once
+
+struct worker;
+
+void janitor_start(struct worker *w);
+void janitor_stop(struct worker *w);
+/* One pass now (also used by tests and after signals). */
+void janitor_run(struct worker *w);

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * A pool is one (database, server-side user) pair: the clients that use it, the server
+ * connections it owns, one list per state of each, and the rules that pair them. Waiting
+ * clients are served first-in first-out; idle servers are reused last-in first-out, or
+ * round-robin with server_round_robin. The pool also remembers the parameters PostgreSQL
+ * announced at the first login (the "welcome" sent to each client) and the last login
+ * failure, so that clients fail fast for server_login_retry instead of piling up.
+ */
+#pragma once
+
+#include "common.h"
+#include "list.h"
+
+struct database;
+struct user;
+struct client;
+struct server;
+struct worker;
+struct registry;
+
+enum client_state {
+	CL_LOGIN,	 /* on worker.login_clients: startup and authentication */
+	CL_WAIT_WELCOME, /* authenticated, waiting for the pool's first server login */
+	CL_ACTIVE,	 /* logged in, linked to a server or not */
+	CL_WAITING,	 /* queued for a server */
+	CL_CLOSED,	 /* on worker.doomed_clients */
+	CL_STATE_COUNT
+};
+
+enum server_state {
+	SV_LOGIN,  /* connecting and logging in */
+	SV_IDLE,   /* ready for a client */
+	SV_ACTIVE, /* linked to a client */
+	SV_USED,   /* released; needs reset or check before reuse */
+	SV_TESTED, /* running the reset or check query */
+	SV_CLOSED, /* on worker.doomed_servers */
+	SV_STATE_COUNT
+};
+
+extern const char *const client_state_names[CL_STATE_COUNT];
+extern const char *const server_state_names[SV_STATE_COUNT];
+
+struct pool {
+	struct list_node node;	/* on registry.pools */
+	struct registry *reg;	/* borrowed: for the current config */
+	struct database *db;	/* borrowed from the registry */
+	struct user *user;	/* borrowed: the server-side user */
+	struct list_head clients[CL_STATE_COUNT]; /* CL_LOGIN and CL_CLOSED unused */
+	struct list_head servers[SV_STATE_COUNT]; /* SV_CLOSED unused */
+	uint8_t *welcome;	/* owned: ParameterStatus messages for new clients */
+	uint32_t welcome_len;
+	bool login_failed;	/* last server login failed */
+	usec_t last_failure;	/* monotonic time of that failure */
+	char failed_sqlstate[6];
+	char *failed_message;	/* owned */
+	usec_t reserve_since;	/* when a waiting client first qualified for the reserve */
+};
+
+struct pool *pool_create(struct registry *reg, struct database *db, struct user *user);
+void pool_free(struct pool *pool);
+
+/* Effective limits from [users], [databases] and the global settings. */
+int pool_size(const struct pool *pool);
+int pool_min_size(const struct pool *pool);
+int pool_reserve_size(const struct pool *pool);
+unsigned pool_server_count(const struct pool *pool);
+
+/* Records the ParameterStatus set of a fresh server login as the pool's welcome. */
+void pool_set_welcome(struct pool *pool, const uint8_t *msgs, uint32_t len);
+void pool_login_failed(struct pool *pool, const char *sqlstate, const char *message);
+void pool_login_succeeded(struct pool *pool);
+
+/*
+ * A client needs a server: links an idle one, or queues the client (launching a new
+ * connection when the limits allow). Returns false when the client was closed (fast fail).
+ */
+MUST_CHECK bool pool_request_server(struct pool *pool, struct client *client);
+
+/* Pairs waiting clients with idle servers, and opens connections they need. */
+void pool_schedule(struct pool *pool, struct worker *w);
+
+/* Opens a new server connection if the limits allow; reserve allows the reserve pool. */
+bool pool_launch(struct pool *pool, struct worker *w, bool reserve);
+
+/* Clients in CL_WAIT_WELCOME: finish their login now that the pool has a welcome. */
+void pool_finish_logins(struct pool *pool);
+/* Fails clients waiting for a welcome with the pool's last login error. */
+void pool_fail_logins(struct pool *pool);

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Process-wide state: the current config snapshot and auth_file, and the databases, users
+ * and pools built from them. Pools are shared by all workers (a connection belongs to one
+ * worker, a pool to the registry), which is what keeps pool_size exact with several cores.
+ */
+#pragma once
+
+#include "auth_scram.h"
+#include "common.h"
+#include "list.h"
+
+struct config;
+struct db_def;
+struct user_def;
+struct auth_file;
+struct pool;
+
+struct database {
+	struct list_node node;	/* on registry.databases */
+	char *name;		/* owned */
+	const struct db_def *def; /* borrowed from registry.cfg; re-pointed on reload */
+	char *auto_dbname;	/* owned: server db name for an entry created from "*" */
+	unsigned server_count;	/* servers of all its pools, for max_db_connections */
+	unsigned client_count;
+};
+
+/* Per user-name caches that make SCRAM logins cheap. */
+struct user {
+	struct list_node node;	/* on registry.users */
+	char *name;		/* owned */
+	unsigned server_count;	/* for max_user_connections */
+	unsigned client_count;
+	/* Keys derived once from a plaintext auth_file secret, to authenticate clients. */
+	bool have_own_keys;
+	struct scram_keys own_keys;
+	/* From the last client SCRAM login against a verifier: enables pass-through. */
+	bool have_client_key;
+	uint8_t client_key[SCRAM_KEY_LEN];
+	/* Keys derived from a plaintext secret for the server's salt, to log in to servers. */
+	bool have_server_keys;
+	struct scram_keys server_keys;
+	uint8_t server_client_key[SCRAM_KEY_LEN];
+};
+
+struct registry {
+	struct config *cfg;	    /* owned reference: the current snapshot */
+	struct auth_file *auth;	    /* owned; may be NULL when no auth_file is set */
+	struct list_head databases;
+	struct list_head users;
+	struct list_head pools;
+	bool paused;
+	char *conffile;		    /* owned: path for reload */
+};
+
+struct registry *registry_create(struct config *cfg, struct auth_file *auth,
+				 const char *conffile);
+void registry_free(struct registry *reg);
+
+/*
+ * The database a client asks for: an entry of [databases], or one created from "*".
+ * NULL if neither exists.
+ */
+struct database *registry_database(struct registry *reg, const char *name);
+struct user *registry_user(struct registry *reg, const char *name);
+/* The pool for (database, server-side user), created on first use. */
+struct pool *registry_pool(struct registry *reg, struct database *db, struct user *user);
+
+/* Swaps in a new snapshot; databases are re-pointed, caches of changed users dropped. */
+void registry_apply(struct registry *reg, struct config *cfg, struct auth_file *auth);
+
+/* The server-side user name for a database and a client's login name. */
+const char *database_server_user(const struct database *db, const char *client_user);
+const char *database_server_dbname(const struct database *db);

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * A server connection to PostgreSQL: its state, its pool, and what it learned at login
+ * (ParameterStatus set, backend key). server.c owns the object's life and its messages
+ * once logged in; server_login.c connecting, the startup packet and authentication.
+ */
+#pragma once
+
+#include "auth_scram.h"
+#include "common.h"
+#include "conn.h"
+#include "dns.h"
+#include "list.h"
+#include "pool.h"
+
+struct worker;
+struct client;
+
+/* Sub-phases of SV_LOGIN. */
+enum server_login_phase {
+	SLOGIN_RESOLVING,
+	SLOGIN_CONNECTING,
+	SLOGIN_AUTH,	 /* startup sent, handling authentication requests */
+	SLOGIN_PARAMS,	 /* authenticated, collecting ParameterStatus until ReadyForQuery */
+};
+
+struct server {
+	struct conn conn;
+	enum server_state state;
+	struct list_node node;	/* on the list of its state in its pool */
+	struct pool *pool;	/* borrowed */
+	struct client *client;	/* borrowed: linked client or NULL */
+	enum server_login_phase phase;
+	struct dns_request dns;
+	struct scram_client scram;
+	uint8_t *params;	/* owned: ParameterStatus messages received at login */
+	uint32_t params_len;
+	uint32_t backend_pid;
+	uint32_t backend_key;
+	char tx_status;		/* from the last ReadyForQuery */
+	bool ready;		/* every request answered by a ReadyForQuery */
+	unsigned expect_rfq;	/* Query, Sync and FunctionCall messages not yet answered */
+	bool close_needed;
+	usec_t login_start;	/* monotonic */
+	usec_t idle_since;	/* monotonic: when it last became idle */
+	usec_t created;		/* monotonic */
+};
+
+/* Starts a new server connection for pool on worker w (state SV_LOGIN). */
+struct server *server_launch(struct pool *pool, struct worker *w);
+
+/* The only function that changes a server's state (and its list). */
+void server_set_state(struct server *server, enum server_state state);
+
+/* Closes the server; logs "closing because: <reason>". A linked client is closed too. */
+void server_close(struct server *server, const char *reason);
+
+/* The client is done with the server: reset it for reuse, or close it if it is not clean. */
+void server_release(struct server *server);
+
+/* Sends a query (reset or check) on an unlinked server; state SV_TESTED until ReadyForQuery. */
+void server_run_maintenance(struct server *server, const char *sql);
+
+void server_free(struct server *server);
+
+/* Login phase (server_login.c). */
+void server_login_start(struct server *server);
+void server_login_on_data(struct server *server);

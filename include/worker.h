@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * One event loop and everything that belongs to it: the libevent base, the buffer pool, the
+ * DNS resolver, clients still logging in, objects waiting to be freed, and the periodic
+ * janitor timer. weir runs one worker today; nothing here is global, so later there can be
+ * one per core.
+ */
+#pragma once
+
+#include "common.h"
+#include "iobuf.h"
+#include "list.h"
+
+struct event_base;
+struct event;
+struct registry;
+struct dns;
+
+/* How the process is shutting down (SIGINT / SIGTERM / admin SHUTDOWN). */
+enum worker_shutdown {
+	SHUTDOWN_NONE,
+	SHUTDOWN_WAIT_FOR_SERVERS, /* pause; exit when no server is in use */
+	SHUTDOWN_WAIT_FOR_CLIENTS, /* exit when the last client has left */
+};
+
+struct worker {
+	struct event_base *base;      /* owned */
+	struct registry *reg;	      /* borrowed: process-wide databases, users and pools */
+	struct iobuf_pool bufs;
+	struct dns *dns;	      /* owned */
+	struct list_head listeners;     /* owned: struct listener */
+	struct list_head login_clients; /* clients before authentication finished */
+	struct list_head doomed_clients; /* closed; freed after the loop iteration */
+	struct list_head doomed_servers;
+	struct event *janitor;	      /* owned */
+	unsigned nclients;	      /* client connections, for max_client_conn */
+	uint32_t next_id;
+	bool stopping;
+	enum worker_shutdown shutdown;
+};
+
+struct worker *worker_create(struct registry *reg);
+void worker_free(struct worker *w);
+
+/* Runs the loop until worker_stop(). Frees closed objects after each iteration. */
+void worker_run(struct worker *w);
+void worker_stop(struct worker *w);
+
+/* Next connection id (shared by clients and servers, as SHOW's id column). */
+uint32_t worker_next_id(struct worker *w);
