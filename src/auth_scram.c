@@ -386,15 +386,18 @@ static const char *expected_cbind(const struct scram_server *st)
 	return st->client_first_bare + strlen(st->client_first_bare) + 1;
 }
 
-/* Keys for the exchange: the user's, or for a mock exchange without keys, random ones. */
+/*
+ * Keys for the exchange: the caller's when they are usable, else, for a mock exchange,
+ * random ones (a mock caller may pass zeroed keys, or keys with a salt of its choosing).
+ */
 static bool server_keys(struct scram_server *st, const struct scram_keys *keys)
 {
 	struct scram_keys *k = &st->keys;
 
-	if (keys) {
+	if (keys && keys->salt_len >= 1 && keys->salt_len <= SCRAM_MAX_SALT_LEN &&
+	    iterations_ok(keys->iterations)) {
 		*k = *keys;
-		return k->salt_len >= 1 && k->salt_len <= SCRAM_MAX_SALT_LEN &&
-		       iterations_ok(k->iterations);
+		return true;
 	}
 	if (!st->mock)
 		return false;

@@ -9,6 +9,7 @@
 #include <openssl/rand.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "client.h"
 #include "config.h"
@@ -191,6 +192,19 @@ static void forget_counts(struct client *client)
 	}
 }
 
+/*
+ * Reads and drops what the client already sent, so that closing the socket sends FIN, not
+ * RST, and the client gets to read the error it was just sent.
+ */
+static void discard_input(struct conn *c)
+{
+	uint8_t junk[4096];
+
+	for (int i = 0; i < 16; i++)
+		if (c->fd < 0 || recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT) <= 0)
+			break;
+}
+
 void client_close(struct client *client, const char *sqlstate, const char *fmt, ...)
 {
 	char reason[512], tag[256];
@@ -201,7 +215,6 @@ void client_close(struct client *client, const char *sqlstate, const char *fmt, 
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
-	client->conn.closed = true;
 	conn_tag(&client->conn, tag, sizeof(tag));
 	if (client->conn.worker->reg->cfg->log_disconnections || sqlstate)
 		log_msg(LOG_LVL_LOG, tag, "closing because: %s (age=%llus)", reason,
@@ -211,7 +224,9 @@ void client_close(struct client *client, const char *sqlstate, const char *fmt, 
 		if (client->conn.worker->reg->cfg->log_pooler_errors)
 			log_msg(LOG_LVL_WARNING, tag, "pooler error: %s", reason);
 		(void)client_send_error(client, "FATAL", sqlstate, reason);
+		discard_input(&client->conn);
 	}
+	client->conn.closed = true;
 	if (client->server)
 		unlink_server(client);
 	forget_counts(client);

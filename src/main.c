@@ -165,7 +165,7 @@ static void setup_logging(const struct config *cfg, const struct options *o)
 		.logfile = cfg->logfile,
 		.syslog = cfg->syslog,
 		.syslog_ident = cfg->syslog_ident,
-		.syslog_facility = cfg->syslog_facility,
+		.syslog_facility = syslog_facility_name(cfg->syslog_facility),
 		.quiet = o->quiet || o->daemon,
 		.verbose = cfg->verbose + o->verbose,
 	};

@@ -47,7 +47,7 @@ bool weir_reload(struct worker *w)
 	{
 		struct log_settings ls = { .logfile = cfg->logfile, .syslog = cfg->syslog,
 					   .syslog_ident = cfg->syslog_ident,
-					   .syslog_facility = cfg->syslog_facility,
+					   .syslog_facility = syslog_facility_name(cfg->syslog_facility),
 					   .quiet = log_is_quiet(), .verbose = cfg->verbose };
 
 		if (!log_configure(&ls))

@@ -521,11 +521,13 @@ class Weir:
         params.update(extra)
         return make_conninfo(**params)
 
-    def connect(self, user="scram_user", password=None, dbname="app", **extra):
-        """psycopg connection through weir; the role's own password unless one is given."""
+    def connect(self, user="scram_user", password=None, dbname="app", autocommit=False,
+                **extra):
+        """psycopg connection through weir; the role's own password unless one is given;
+        extra keywords are connection parameters."""
         if password is None:
             password = self.pg.passwords.get(user)
-        return psycopg.connect(self.dsn(user, password, dbname, **extra))
+        return psycopg.connect(self.dsn(user, password, dbname, **extra), autocommit=autocommit)
 
 
 @pytest.fixture

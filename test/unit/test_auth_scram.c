@@ -295,6 +295,10 @@ TEST(scram_mock_without_keys_runs_the_exchange_and_fails)
 
 	CHECK_INT(exchange(&st, NULL, &creds), SCRAM_BAD_PROOF);
 	auth_scram_server_reset(&st);
+	/* zeroed keys, as a caller that found no user passes them, count as none */
+	st.mock = true;
+	CHECK_INT(exchange(&st, &(struct scram_keys){ 0 }, &creds), SCRAM_BAD_PROOF);
+	auth_scram_server_reset(&st);
 	/* Without keys and without mock there is nothing to check against. */
 	CHECK_INT(server_first_str(&no_keys, NULL, RFC_CLIENT_FIRST), SCRAM_MALFORMED);
 	auth_scram_server_reset(&no_keys);
