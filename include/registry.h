@@ -50,6 +50,7 @@ struct registry {
 	struct list_head users;
 	struct list_head pools;
 	bool paused;
+	uint8_t mock_secret[32];    /* per process: salts of mock SCRAM exchanges */
 	char *conffile;		    /* owned: path for reload */
 };
 

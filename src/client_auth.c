@@ -8,6 +8,8 @@
  * the user's cache, which lets weir log in to PostgreSQL without a plaintext password.
  */
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <string.h>
 
@@ -182,6 +184,26 @@ static void on_password(struct client *client, const uint8_t *body, uint32_t len
 		auth_failed(client);
 }
 
+/*
+ * Keys for a mock exchange: the salt is derived from the user name and a per-process secret,
+ * so repeated attempts for a name that does not exist see a stable salt, like a real user's.
+ */
+static void mock_keys(struct client *client, struct scram_keys *keys)
+{
+	const struct registry *reg = client->conn.worker->reg;
+	uint8_t mac[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+
+	memset(keys, 0, sizeof(*keys));
+	HMAC(EVP_sha256(), reg->mock_secret, sizeof(reg->mock_secret),
+	     (const unsigned char *)client->user_name, strlen(client->user_name), mac, &len);
+	memcpy(keys->salt, mac, 16);
+	keys->salt_len = 16;
+	keys->iterations = (uint32_t)reg->cfg->scram_iterations;
+	RAND_bytes(keys->stored_key, SCRAM_KEY_LEN);
+	RAND_bytes(keys->server_key, SCRAM_KEY_LEN);
+}
+
 /* The keys to check a SCRAM proof against; false means run a mock exchange. */
 static bool scram_keys_for(struct client *client, struct scram_keys *keys)
 {
@@ -223,8 +245,9 @@ static void on_sasl_initial(struct client *client, const uint8_t *body, uint32_t
 		client_close(client, "08P01", "invalid SASL initial response");
 		return;
 	}
-	memset(&keys, 0, sizeof(keys));
 	client->scram.mock = !scram_keys_for(client, &keys);
+	if (client->scram.mock)
+		mock_keys(client, &keys);
 	if (auth_scram_server_first(&client->scram, &keys, (const char *)data, dlen, NULL, out,
 				    sizeof(out)) != SCRAM_OK) {
 		client_close(client, "08P01", "malformed SCRAM message");

@@ -5,6 +5,7 @@
  * a reload re-points them, and an entry created from "*" keeps working as long as "*" does.
  */
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <string.h>
 
 #include "auth_file.h"
@@ -21,6 +22,8 @@ struct registry *registry_create(struct config *cfg, struct auth_file *auth,
 	reg->cfg = cfg;
 	reg->auth = auth;
 	reg->conffile = xstrdup(conffile);
+	if (RAND_bytes(reg->mock_secret, sizeof(reg->mock_secret)) != 1)
+		die("cannot draw random bytes");
 	list_init(&reg->databases);
 	list_init(&reg->users);
 	list_init(&reg->pools);

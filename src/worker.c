@@ -12,6 +12,7 @@
 #include "janitor.h"
 #include "listener.h"
 #include "log.h"
+#include "pool.h"
 #include "registry.h"
 #include "server.h"
 #include "worker.h"
@@ -71,8 +72,42 @@ uint32_t worker_next_id(struct worker *w)
 	return ++w->next_id;
 }
 
+static void close_clients(struct list_head *list)
+{
+	struct list_node *n;
+
+	while ((n = list_first(list)))
+		client_close(list_entry(n, struct client, node), NULL, "shutting down");
+}
+
+static void close_servers(struct list_head *list)
+{
+	struct list_node *n;
+
+	while ((n = list_first(list)))
+		server_close(list_entry(n, struct server, node), "shutting down");
+}
+
+/* Closes every connection of this worker (at exit, so that nothing leaks). */
+static void close_all(struct worker *w)
+{
+	struct list_node *n, *t;
+
+	close_clients(&w->login_clients);
+	list_for_each_safe(n, t, &w->reg->pools) {
+		struct pool *pool = list_entry(n, struct pool, node);
+
+		for (int i = CL_WAIT_WELCOME; i < CL_CLOSED; i++)
+			close_clients(&pool->clients[i]);
+		for (int i = SV_LOGIN; i < SV_CLOSED; i++)
+			close_servers(&pool->servers[i]);
+	}
+}
+
 void worker_free(struct worker *w)
 {
+	w->stopping = true;
+	close_all(w);
 	free_doomed(w);
 	listener_close_all(w);
 	janitor_stop(w);
