@@ -77,17 +77,17 @@ struct db_def {
 	char *host;   /* NULL = Unix socket in unix_socket_dir; may be "/dir", "@abstract", a
 			 name, an IP, or a comma list */
 	int port;     /* default 5432 */
-	char *user, *password;			    /* forced user and its password; NULL if absent */
-	char *auth_user, *auth_query, *auth_dbname; /* NULL if absent */
+	char *user, *password; /* forced user and its password; NULL if absent */
+	char *auth_user, *auth_query, *auth_dbname;	   /* NULL if absent */
 	int pool_size, min_pool_size, reserve_pool_size;   /* -1 = not set */
 	int pool_mode;					   /* enum pool_mode, or -1 = not set */
 	int max_db_connections, max_db_client_connections; /* -1 = not set */
 	usec_t server_lifetime;				   /* USEC_UNSET = not set */
 	usec_t query_wait_timeout;			   /* USEC_UNSET = not set */
 	char *connect_query, *client_encoding, *datestyle, *timezone,
-		*application_name; /* NULL if absent */
-	int load_balance_hosts;	   /* enum load_balance_hosts */
-	char *file;		   /* where it was defined */
+	    *application_name;	/* NULL if absent */
+	int load_balance_hosts; /* enum load_balance_hosts */
+	char *file;		/* where it was defined */
 	int line;
 };
 
@@ -95,16 +95,16 @@ struct db_def {
 struct user_def {
 	char *name; /* owned */
 	int pool_mode, pool_size, reserve_pool_size, max_user_connections,
-		max_user_client_connections; /* -1 = not set */
+	    max_user_client_connections; /* -1 = not set */
 	usec_t query_timeout, query_wait_timeout, idle_transaction_timeout, transaction_timeout,
-		client_idle_timeout; /* USEC_UNSET = not set */
+	    client_idle_timeout; /* USEC_UNSET = not set */
 };
 
 /* One [peers] entry. */
 struct peer_def {
 	int peer_id;
-	char *host; /* owned; never NULL */
-	int port;   /* default 6432 */
+	char *host;    /* owned; never NULL */
+	int port;      /* default 6432 */
 	int pool_size; /* default: default_pool_size */
 };
 

@@ -33,14 +33,14 @@ struct ini_handler;
  */
 typedef bool (*ini_section_fn)(const struct ini_handler *h, const struct ini_pos *pos,
 			       const char *name);
-typedef bool (*ini_key_fn)(const struct ini_handler *h, const struct ini_pos *pos,
-			   const char *key, const char *value);
+typedef bool (*ini_key_fn)(const struct ini_handler *h, const struct ini_pos *pos, const char *key,
+			   const char *value);
 
 struct ini_handler {
 	ini_section_fn on_section;
 	ini_key_fn on_key;
-	void *arg;     /* borrowed: the callbacks' state */
-	char *err;     /* borrowed: receives the first error, "<file>:<line>: <message>" */
+	void *arg; /* borrowed: the callbacks' state */
+	char *err; /* borrowed: receives the first error, "<file>:<line>: <message>" */
 	size_t errlen;
 };
 
@@ -55,7 +55,7 @@ MUST_CHECK bool ini_parse_string(const char *text, const char *name, const struc
 
 /* Writes "<file>:<line>: <message>" into h->err. */
 void ini_error(const struct ini_handler *h, const struct ini_pos *pos, const char *fmt, ...)
-	PRINTF_FMT(3, 4);
+    PRINTF_FMT(3, 4);
 
 /*
  * Reads a whole file into a NUL-terminated buffer (owned by the caller; release it with

@@ -106,7 +106,7 @@ void wire_error(struct wire_builder *b, const char *severity, const char *sqlsta
 		const char *message);
 /* NoticeResponse ('N') with severity NOTICE, SQLSTATE 00000. */
 void wire_notice(struct wire_builder *b, const char *message);
-void wire_negotiate_protocol(struct wire_builder *b, uint32_t newest_minor,
+void wire_negotiate_protocol(struct wire_builder *b, uint32_t newest_version,
 			     const char *const *unknown_opts, size_t n);
 void wire_command_complete(struct wire_builder *b, const char *tag);
 void wire_empty_query_response(struct wire_builder *b);

@@ -226,7 +226,7 @@ static bool negotiate(struct client *client, uint32_t minor, const struct startu
 	if (minor == 0 && st->npq == 0)
 		return true;
 	wire_builder_init(&b, buf, sizeof(buf));
-	wire_negotiate_protocol(&b, 0, st->pq_opts, st->npq);
+	wire_negotiate_protocol(&b, WIRE_PROTO_V3, st->pq_opts, st->npq);
 	if (wire_builder_ok(&b) && conn_send(&client->conn, buf, b.len))
 		return true;
 	client_close(client, NULL, "client socket error");

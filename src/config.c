@@ -37,7 +37,7 @@
 #define TCP_DEFER_ACCEPT_DEFAULT "0"
 #endif
 
-#define DEFAULT_AUTH_QUERY                                                            \
+#define DEFAULT_AUTH_QUERY                                                                \
 	"SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END " \
 	"FROM pg_authid WHERE rolname=$1 AND rolcanlogin"
 
@@ -87,13 +87,26 @@ const char *syslog_facility_name(enum syslog_facility f)
 /* ---- the key table ---- */
 
 /* Initializers must be constant expressions, hence macros; #n keeps key and field equal. */
-#define K_INT(n, def, fl, lo, hi) \
-	{ #n, CONFIG_INT, def, offsetof(struct config, n), fl, NULL, lo, hi }
-#define K_BOOL(n, def, fl) { #n, CONFIG_BOOL, def, offsetof(struct config, n), fl, NULL, 0, 1 }
-#define K_TIME(n, def, fl) { #n, CONFIG_TIME, def, offsetof(struct config, n), fl, NULL, 0, 0 }
-#define K_STR(n, def, fl)  { #n, CONFIG_STRING, def, offsetof(struct config, n), fl, NULL, 0, 0 }
-#define K_ENUM(n, def, fl, names) \
-	{ #n, CONFIG_ENUM, def, offsetof(struct config, n), fl, names, 0, 0 }
+#define K_INT(n, def, fl, lo, hi)                                                 \
+	{                                                                         \
+#n, CONFIG_INT, def, offsetof(struct config, n), fl, NULL, lo, hi \
+	}
+#define K_BOOL(n, def, fl)                                                       \
+	{                                                                        \
+#n, CONFIG_BOOL, def, offsetof(struct config, n), fl, NULL, 0, 1 \
+	}
+#define K_TIME(n, def, fl)                                                       \
+	{                                                                        \
+#n, CONFIG_TIME, def, offsetof(struct config, n), fl, NULL, 0, 0 \
+	}
+#define K_STR(n, def, fl)                                                          \
+	{                                                                          \
+#n, CONFIG_STRING, def, offsetof(struct config, n), fl, NULL, 0, 0 \
+	}
+#define K_ENUM(n, def, fl, names)                                                 \
+	{                                                                         \
+#n, CONFIG_ENUM, def, offsetof(struct config, n), fl, names, 0, 0 \
+	}
 
 #define RL CONFIG_RELOAD
 #define IM CONFIG_IMPLEMENTED
@@ -414,8 +427,7 @@ static int item_cmp(const void *pa, const void *pb)
  * with drop(), every element that a later one with the same key replaces. Returns the new
  * count.
  */
-static size_t sort_unique(void *base, size_t n, size_t size, struct sort_item *items,
-			  drop_fn drop)
+static size_t sort_unique(void *base, size_t n, size_t size, struct sort_item *items, drop_fn drop)
 {
 	char *sorted, *elem;
 	size_t out = 0;

@@ -25,10 +25,10 @@
 
 #include "config_db.h"
 
-#define TIME_MAX_SECONDS 1e12 /* keeps microseconds far below UINT64_MAX */
-#define DEFAULT_DB_PORT	 5432
+#define TIME_MAX_SECONDS  1e12 /* keeps microseconds far below UINT64_MAX */
+#define DEFAULT_DB_PORT	  5432
 #define DEFAULT_PEER_PORT 6432
-#define MAX_PEER_ID	 65535
+#define MAX_PEER_ID	  65535
 
 const char *const config_pool_mode_names[] = { "session", "transaction", "statement", NULL };
 const char *const config_load_balance_names[] = { "round-robin", "disable", NULL };
@@ -107,15 +107,27 @@ struct field {
 	const char *name;
 	enum field_type type;
 	size_t offset;
-	int min, max;		   /* FIELD_INT */
+	int min, max;		  /* FIELD_INT */
 	const char *const *names; /* FIELD_ENUM */
 };
 
 /* A table initializer must be a constant expression, hence macros. */
-#define F_STR(st, n)	      { #n, FIELD_STR, offsetof(struct st, n), 0, 0, NULL }
-#define F_INT(st, n, lo, hi) { #n, FIELD_INT, offsetof(struct st, n), lo, hi, NULL }
-#define F_TIME(st, n)	      { #n, FIELD_TIME, offsetof(struct st, n), 0, 0, NULL }
-#define F_ENUM(st, n, names) { #n, FIELD_ENUM, offsetof(struct st, n), 0, 0, names }
+#define F_STR(st, n)                                              \
+	{                                                         \
+#n, FIELD_STR, offsetof(struct st, n), 0, 0, NULL \
+	}
+#define F_INT(st, n, lo, hi)                                        \
+	{                                                           \
+#n, FIELD_INT, offsetof(struct st, n), lo, hi, NULL \
+	}
+#define F_TIME(st, n)                                              \
+	{                                                          \
+#n, FIELD_TIME, offsetof(struct st, n), 0, 0, NULL \
+	}
+#define F_ENUM(st, n, names)                                        \
+	{                                                           \
+#n, FIELD_ENUM, offsetof(struct st, n), 0, 0, names \
+	}
 
 static const struct field db_fields[] = {
 	F_STR(db_def, dbname),
@@ -130,7 +142,8 @@ static const struct field db_fields[] = {
 	F_INT(db_def, min_pool_size, -1, INT_MAX),
 	F_INT(db_def, reserve_pool_size, -1, INT_MAX),
 	/* the old name, kept for compatibility */
-	{ "reserve_pool", FIELD_INT, offsetof(struct db_def, reserve_pool_size), -1, INT_MAX, NULL },
+	{ "reserve_pool", FIELD_INT, offsetof(struct db_def, reserve_pool_size), -1, INT_MAX,
+	  NULL },
 	F_STR(db_def, connect_query),
 	F_ENUM(db_def, pool_mode, config_pool_mode_names),
 	F_TIME(db_def, query_wait_timeout),

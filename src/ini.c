@@ -20,7 +20,7 @@
 
 #include "ini.h"
 
-#define UTF8_BOM "\xEF\xBB\xBF"
+#define UTF8_BOM     "\xEF\xBB\xBF"
 #define INCLUDE_WORD "%include"
 
 struct ini_parser {

@@ -184,11 +184,11 @@ void wire_notice(struct wire_builder *b, const char *message)
 	wire_end(b);
 }
 
-void wire_negotiate_protocol(struct wire_builder *b, uint32_t newest_minor,
+void wire_negotiate_protocol(struct wire_builder *b, uint32_t newest_version,
 			     const char *const *unknown_opts, size_t n)
 {
 	wire_begin(b, 'v');
-	wire_put_u32(b, newest_minor);
+	wire_put_u32(b, newest_version);
 	if (n > WIRE_MAX_MSG_LEN)
 		b->overflow = true;
 	wire_put_u32(b, (uint32_t)n);

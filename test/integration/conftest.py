@@ -863,6 +863,8 @@ def read_error_or_close(wire, timeout=10.0):
         msg = wire.read_message(timeout)
     except (ConnectionResetError, BrokenPipeError):
         return None
+    except TimeoutError:
+        pytest.fail(f"the server neither answered nor closed the connection within {timeout:g}s")
     if msg is None:
         return None
     kind, payload = msg
@@ -872,6 +874,9 @@ def read_error_or_close(wire, timeout=10.0):
         rest = wire.read_to_eof(timeout)
     except (ConnectionResetError, BrokenPipeError):
         rest = b""
+    except TimeoutError:
+        pytest.fail(f"the server sent {fields} but did not close the connection "
+                    f"within {timeout:g}s")
     assert rest == b"", f"server sent more after its ErrorResponse: {rest[:100]!r}"
     return fields
 

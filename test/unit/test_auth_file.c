@@ -15,9 +15,9 @@
 
 /* md5("bob-secret" + "bob"), and a verifier of "carol-secret" built with Python's hashlib */
 #define BOB_MD5 "md50b9789f4aeea4f6c7edf16192882e9aa"
-#define CAROL_SCRAM                                               \
-	"SCRAM-SHA-256$4096:oFeYWqEChir0BaBfOHHTUA==$"            \
-	"Y0jdBtNYpGD8mmaY6tWIn7N5H1Odj7sfycAYi4Pkxrw=:"           \
+#define CAROL_SCRAM                                     \
+	"SCRAM-SHA-256$4096:oFeYWqEChir0BaBfOHHTUA==$"  \
+	"Y0jdBtNYpGD8mmaY6tWIn7N5H1Odj7sfycAYi4Pkxrw=:" \
 	"NONCjtsrgq5T5PNv0+KWHa54Y+YPJMO33C1KrTSP/1o="
 
 static struct auth_file *parse(const char *text, char *err)
@@ -114,8 +114,8 @@ TEST(auth_file_doubled_quotes_comments_and_trailing_fields)
 TEST(auth_file_duplicate_user_last_wins)
 {
 	char err[ERRLEN];
-	struct auth_file *af = parse("\"u\" \"one\"\n\"v\" \"x\"\n\"u\" \"two\"\n\"u\" \"three\"\n",
-				     err);
+	struct auth_file *af =
+	    parse("\"u\" \"one\"\n\"v\" \"x\"\n\"u\" \"two\"\n\"u\" \"three\"\n", err);
 
 	CHECK(af != NULL);
 	CHECK_INT(auth_file_count(af), 2);
@@ -136,12 +136,15 @@ TEST(auth_file_malformed_scram_secret_fails_at_its_line)
 
 TEST(auth_file_syntax_errors_report_file_and_line)
 {
-	check_error("\"a\" \"x\"\nb \"y\"\n", "users.txt:2: syntax error: expected \"user\" \"secret\"");
+	check_error("\"a\" \"x\"\nb \"y\"\n",
+		    "users.txt:2: syntax error: expected \"user\" \"secret\"");
 	check_error("\"a\n", "users.txt:1: syntax error: unterminated quoted user name");
-	check_error("; c\n\"a\"\n", "users.txt:2: syntax error: expected a quoted secret after user \"a\"");
+	check_error("; c\n\"a\"\n",
+		    "users.txt:2: syntax error: expected a quoted secret after user \"a\"");
 	check_error("\"a\" secret\n",
 		    "users.txt:1: syntax error: expected a quoted secret after user \"a\"");
-	check_error("\"a\" \"sec\n", "users.txt:1: syntax error: unterminated quoted secret for user \"a\"");
+	check_error("\"a\" \"sec\n",
+		    "users.txt:1: syntax error: unterminated quoted secret for user \"a\"");
 	check_error("\"\" \"x\"\n", "users.txt:1: empty user name");
 }
 

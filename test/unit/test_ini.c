@@ -138,7 +138,8 @@ TEST(ini_syntax_errors_report_file_and_line)
 		{ "[s] x\n", "t.ini:1: syntax error: unexpected text after section header" },
 		{ "\n\n[]\n", "t.ini:3: syntax error: empty section name" },
 		{ "[s]\nk v\n", "t.ini:2: syntax error: expected \"=\" after key" },
-		{ "[s]\n$k = v\n", "t.ini:2: syntax error: invalid character \"$\" at start of key" },
+		{ "[s]\n$k = v\n",
+		  "t.ini:2: syntax error: invalid character \"$\" at start of key" },
 		{ "[s]\n'open = v\n", "t.ini:2: syntax error: unterminated quoted key" },
 		{ "%inclued x\n", "t.ini:1: syntax error: unknown directive \"%inclued x\"" },
 		{ "[s]\n%include   \n", "t.ini:2: syntax error: %include needs a file name" },
@@ -196,7 +197,8 @@ TEST(ini_missing_include_is_reported_at_the_include_line)
 	char err[256];
 
 	CHECK(!parse("[s]\n\n%include /nonexistent/weir.ini\n", &r, err, sizeof(err)));
-	CHECK_STR(err, "t.ini:3: could not open \"/nonexistent/weir.ini\": No such file or directory");
+	CHECK_STR(err,
+		  "t.ini:3: could not open \"/nonexistent/weir.ini\": No such file or directory");
 }
 
 TEST(ini_include_nesting_is_limited)
