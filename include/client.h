@@ -11,6 +11,7 @@
 #include "common.h"
 #include "conn.h"
 #include "list.h"
+#include "params.h"
 #include "pool.h"
 
 struct worker;
@@ -28,8 +29,6 @@ enum client_login_phase {
 	LOGIN_DONE,
 };
 
-#define CLIENT_MAX_PARAMS 16
-
 struct client {
 	struct conn conn;
 	enum client_state state;
@@ -41,9 +40,7 @@ struct client {
 	enum client_login_phase phase;
 	char *user_name;	 /* owned */
 	char *db_name;		 /* owned */
-	char *param_names[CLIENT_MAX_PARAMS];  /* owned: tracked startup parameters */
-	char *param_values[CLIENT_MAX_PARAMS]; /* owned */
-	unsigned nparams;
+	struct param_values params; /* tracked values the client asked for; NULL = default */
 	char *secret;		 /* owned copy of the auth_file secret; NULL for unknown users */
 	int secret_kind;	 /* enum secret_kind of secret */
 	uint8_t md5_salt[4];
@@ -75,6 +72,9 @@ bool client_send_error(struct client *client, const char *severity,
 
 /* Finishes login: AuthenticationOk, welcome, BackendKeyData, ReadyForQuery. */
 void client_welcome(struct client *client);
+
+/* Relays what the client sent while it had no usable server. */
+void client_resume(struct client *client);
 
 /* The pool linked a server to this client: resume relaying. */
 void client_link(struct client *client, struct server *server);

@@ -70,22 +70,28 @@ const char *syslog_facility_name(enum syslog_facility f);
 
 #define USEC_UNSET ((usec_t)-1)
 
-/* One [databases] entry. All strings owned by the entry. */
+/*
+ * One [databases] entry. All strings are owned by the entry. host NULL means the Unix socket
+ * in unix_socket_dir; otherwise it is "/dir", "@abstract", a name, an IP, or a comma list.
+ */
 struct db_def {
 	char *name;   /* entry name; "*" for the fallback entry */
 	char *dbname; /* server database; NULL = same as name (or the client's db for "*") */
-	char *host;   /* NULL = Unix socket in unix_socket_dir; may be "/dir", "@abstract", a
-			 name, an IP, or a comma list */
+	char *host;   /* NULL = Unix socket in unix_socket_dir */
 	int port;     /* default 5432 */
-	char *user, *password; /* forced user and its password; NULL if absent */
-	char *auth_user, *auth_query, *auth_dbname;	   /* NULL if absent */
-	int pool_size, min_pool_size, reserve_pool_size;   /* -1 = not set */
-	int pool_mode;					   /* enum pool_mode, or -1 = not set */
-	int max_db_connections, max_db_client_connections; /* -1 = not set */
-	usec_t server_lifetime;				   /* USEC_UNSET = not set */
-	usec_t query_wait_timeout;			   /* USEC_UNSET = not set */
-	char *connect_query, *client_encoding, *datestyle, *timezone,
-	    *application_name;	/* NULL if absent */
+	/* forced user and its password; NULL if absent */
+	char *user, *password;
+	/* NULL if absent */
+	char *auth_user, *auth_query, *auth_dbname;
+	/* -1 = not set */
+	int pool_size, min_pool_size, reserve_pool_size;
+	int pool_mode; /* enum pool_mode */
+	int max_db_connections, max_db_client_connections;
+	/* USEC_UNSET = not set */
+	usec_t server_lifetime;
+	usec_t query_wait_timeout;
+	/* NULL if absent */
+	char *connect_query, *client_encoding, *datestyle, *timezone, *application_name;
 	int load_balance_hosts; /* enum load_balance_hosts */
 	char *file;		/* where it was defined */
 	int line;
@@ -94,10 +100,12 @@ struct db_def {
 /* One [users] entry. */
 struct user_def {
 	char *name; /* owned */
+	/* -1 = not set; pool_mode holds an enum pool_mode */
 	int pool_mode, pool_size, reserve_pool_size, max_user_connections,
-	    max_user_client_connections; /* -1 = not set */
+	    max_user_client_connections;
+	/* USEC_UNSET = not set */
 	usec_t query_timeout, query_wait_timeout, idle_transaction_timeout, transaction_timeout,
-	    client_idle_timeout; /* USEC_UNSET = not set */
+	    client_idle_timeout;
 };
 
 /* One [peers] entry. */

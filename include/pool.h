@@ -11,6 +11,7 @@
 
 #include "common.h"
 #include "list.h"
+#include "params.h"
 
 struct database;
 struct user;
@@ -50,6 +51,7 @@ struct pool {
 	struct list_head servers[SV_STATE_COUNT]; /* SV_CLOSED unused */
 	uint8_t *welcome;	/* owned: ParameterStatus messages for new clients */
 	uint32_t welcome_len;
+	struct param_values defaults; /* tracked values of the welcome */
 	bool login_failed;	/* last server login failed */
 	usec_t last_failure;	/* monotonic time of that failure */
 	char failed_sqlstate[6];

@@ -9,6 +9,7 @@
 #include "auth_scram.h"
 #include "common.h"
 #include "list.h"
+#include "params.h"
 
 struct config;
 struct db_def;
@@ -51,6 +52,7 @@ struct registry {
 	struct list_head pools;
 	bool paused;
 	uint8_t mock_secret[32];    /* per process: salts of mock SCRAM exchanges */
+	struct param_names tracked; /* tracked parameters, fixed at start */
 	char *conffile;		    /* owned: path for reload */
 };
 

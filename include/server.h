@@ -11,6 +11,7 @@
 #include "conn.h"
 #include "dns.h"
 #include "list.h"
+#include "params.h"
 #include "pool.h"
 
 struct worker;
@@ -35,6 +36,8 @@ struct server {
 	struct scram_client scram;
 	uint8_t *params;	/* owned: ParameterStatus messages received at login */
 	uint32_t params_len;
+	struct param_values params_now; /* tracked values as PostgreSQL last reported them */
+	bool setting_params;	/* a SET for the linked client's values is running */
 	uint32_t backend_pid;
 	uint32_t backend_key;
 	char tx_status;		/* from the last ReadyForQuery */
@@ -60,6 +63,12 @@ void server_release(struct server *server);
 
 /* Sends a query (reset or check) on an unlinked server; state SV_TESTED until ReadyForQuery. */
 void server_run_maintenance(struct server *server, const char *sql);
+
+/*
+ * Makes the server's tracked parameters match its linked client's. Returns true when a SET
+ * was sent: the client's traffic waits and client_resume() is called once it is done.
+ */
+bool server_sync_params(struct server *server);
 
 void server_free(struct server *server);
 

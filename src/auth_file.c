@@ -12,7 +12,6 @@
  * auth_file_free.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -29,12 +28,10 @@ struct auth_file {
 	size_t n;
 };
 
-/* Where parsing is, for error messages. */
+/* Where parsing is, for error messages (written with ini_error). */
 struct af_parser {
-	const char *name;
-	int line;
-	char *err;
-	size_t errlen;
+	struct ini_handler h; /* only err and errlen are used */
+	struct ini_pos pos;
 };
 
 /* An entry with its position in the file, so that sorting can keep the last duplicate. */
@@ -42,23 +39,6 @@ struct seq_entry {
 	struct auth_entry e;
 	size_t seq;
 };
-
-static void parse_error(const struct af_parser *p, const char *fmt, ...) PRINTF_FMT(2, 3);
-
-static void parse_error(const struct af_parser *p, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (!p->err || p->errlen == 0)
-		return;
-	n = snprintf(p->err, p->errlen, "%s:%d: ", p->name, p->line);
-	if (n < 0 || (size_t)n >= p->errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
-	va_end(ap);
-}
 
 static void free_entry(struct auth_entry *e)
 {
@@ -104,7 +84,8 @@ static bool classify(const struct af_parser *p, struct auth_entry *e)
 
 	if (strncmp(e->secret, SCRAM_PREFIX, strlen(SCRAM_PREFIX)) == 0) {
 		if (!auth_scram_parse_verifier(e->secret, &keys)) {
-			parse_error(p, "invalid SCRAM-SHA-256 secret for user \"%s\"", e->name);
+			ini_error(&p->h, &p->pos, "invalid SCRAM-SHA-256 secret for user \"%s\"",
+				  e->name);
 			return false;
 		}
 		OPENSSL_cleanse(&keys, sizeof(keys));
@@ -123,25 +104,27 @@ static bool parse_entry(const struct af_parser *p, char *s, struct auth_entry *e
 	char *user = s, *secret, *end;
 
 	if (*s != '"') {
-		parse_error(p, "syntax error: expected \"user\" \"secret\"");
+		ini_error(&p->h, &p->pos, "syntax error: expected \"user\" \"secret\"");
 		return false;
 	}
 	end = read_field(user);
 	if (!end) {
-		parse_error(p, "syntax error: unterminated quoted user name");
+		ini_error(&p->h, &p->pos, "syntax error: unterminated quoted user name");
 		return false;
 	}
 	secret = skip_blank(end);
 	if (*secret != '"') {
-		parse_error(p, "syntax error: expected a quoted secret after user \"%s\"", user);
+		ini_error(&p->h, &p->pos,
+			  "syntax error: expected a quoted secret after user \"%s\"", user);
 		return false;
 	}
 	if (!read_field(secret)) {
-		parse_error(p, "syntax error: unterminated quoted secret for user \"%s\"", user);
+		ini_error(&p->h, &p->pos,
+			  "syntax error: unterminated quoted secret for user \"%s\"", user);
 		return false;
 	}
 	if (*user == '\0') {
-		parse_error(p, "empty user name");
+		ini_error(&p->h, &p->pos, "empty user name");
 		return false;
 	}
 	*e = (struct auth_entry){ xstrdup(user), xstrdup(secret), SECRET_PLAIN };
@@ -196,14 +179,14 @@ static struct auth_file *build(struct seq_entry *arr, size_t n)
 
 static struct auth_file *parse_buffer(char *text, const char *name, char *err, size_t errlen)
 {
-	struct af_parser p = { name, 1, err, errlen };
+	struct af_parser p = { .h = { .err = err, .errlen = errlen }, .pos = { name, 1 } };
 	struct seq_entry *arr = NULL;
 	size_t n = 0, cap = 0;
 	struct auth_file *af = NULL;
 	char *line = text, *nl;
 	bool ok = true;
 
-	for (; ok && line; line = nl ? nl + 1 : NULL, p.line++) {
+	for (; ok && line; line = nl ? nl + 1 : NULL, p.pos.line++) {
 		nl = strchr(line, '\n');
 		if (nl)
 			*nl = '\0';

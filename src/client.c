@@ -13,6 +13,7 @@
 
 #include "client.h"
 #include "config.h"
+#include "iobuf.h"
 #include "log.h"
 #include "registry.h"
 #include "relay.h"
@@ -234,47 +235,87 @@ void client_close(struct client *client, const char *sqlstate, const char *fmt, 
 	client_set_state(client, CL_CLOSED);
 }
 
-static size_t build_welcome_tail(struct client *client, uint8_t *buf, size_t cap)
+/* Bytes the welcome can take: the pool's set plus the client's own values. */
+static size_t welcome_bound(const struct client *client)
 {
-	struct wire_builder b;
+	size_t n = client->pool->welcome_len + 128;
 
-	wire_builder_init(&b, buf, cap);
-	wire_backend_key_data(&b, client->cancel_pid, client->cancel_key);
-	wire_ready_for_query(&b, 'I');
-	return b.len;
+	for (int i = 0; i < PARAMS_MAX; i++)
+		if (client->params.v[i])
+			n += strlen(client->params.v[i]) + 64;
+	return n;
+}
+
+/*
+ * AuthenticationOk, the pool's ParameterStatus set with the client's own tracked values in
+ * place of the server's, BackendKeyData and ReadyForQuery.
+ */
+static void build_welcome(struct client *client, struct wire_builder *b)
+{
+	const struct param_names *pn = &client->conn.worker->reg->tracked;
+	struct wire_reader r;
+	const uint8_t *body;
+	const char *name, *value;
+	uint32_t len;
+	uint8_t type;
+	int idx;
+
+	wire_auth_request(b, WIRE_AUTH_OK, NULL, 0);
+	wire_reader_init(&r, client->pool->welcome, client->pool->welcome_len);
+	while (wire_next_message(&r, &type, &body, &len)) {
+		if (type != 'S' || !params_parse_status(body, len, &name, &value))
+			continue;
+		idx = params_index(pn, name);
+		if (idx >= 0 && client->params.v[idx])
+			value = client->params.v[idx];
+		wire_parameter_status(b, name, value);
+	}
+	wire_backend_key_data(b, client->cancel_pid, client->cancel_key);
+	wire_ready_for_query(b, 'I');
+}
+
+static void log_login(struct client *client)
+{
+	char tag[256];
+
+	if (!client->conn.worker->reg->cfg->log_connections)
+		return;
+	conn_tag(&client->conn, tag, sizeof(tag));
+	log_msg(LOG_LVL_LOG, tag, "login attempt: db=%s user=%s tls=no", client->db_name,
+		client->user_name);
 }
 
 void client_welcome(struct client *client)
 {
-	struct pool *pool = client->pool;
-	uint8_t head[16], tail[64];
+	size_t cap = welcome_bound(client);
+	uint8_t *buf = xmalloc(cap);
 	struct wire_builder b;
-	size_t tail_len;
-	char tag[256];
+	bool sent;
 
 	if (RAND_bytes((unsigned char *)&client->cancel_pid, 4) != 1 ||
 	    RAND_bytes((unsigned char *)&client->cancel_key, 4) != 1) {
+		free(buf);
 		client_close(client, "08P01", "cannot generate a cancel key");
 		return;
 	}
 	client->cancel_pid &= 0x7fffffffu;
-	wire_builder_init(&b, head, sizeof(head));
-	wire_auth_request(&b, WIRE_AUTH_OK, NULL, 0);
-	tail_len = build_welcome_tail(client, tail, sizeof(tail));
-	if (!conn_send(&client->conn, head, b.len) ||
-	    !conn_send(&client->conn, pool->welcome, pool->welcome_len) ||
-	    !conn_send(&client->conn, tail, tail_len)) {
+	wire_builder_init(&b, buf, cap);
+	build_welcome(client, &b);
+	sent = wire_builder_ok(&b) && conn_send(&client->conn, buf, b.len);
+	free(buf);
+	if (!sent) {
 		client_close(client, NULL, "client socket error");
 		return;
 	}
 	client->phase = LOGIN_DONE;
 	client_set_state(client, CL_ACTIVE);
-	if (client->conn.worker->reg->cfg->log_connections) {
-		conn_tag(&client->conn, tag, sizeof(tag));
-		log_msg(LOG_LVL_LOG, tag, "login attempt: db=%s user=%s tls=no", client->db_name,
-			client->user_name);
-	}
+	log_login(client);
 	conn_want_read(&client->conn, true);
+	client_resume(client);
+}
+
+void client_resume(struct client *client)
+{
 	if (client->conn.buf && iobuf_unscanned(client->conn.buf) > 0)
 		relay_process(&client->conn);
 }
@@ -287,18 +328,15 @@ void client_link(struct client *client, struct server *server)
 	server->conn.peer = &client->conn;
 	conn_want_read(&server->conn, true);
 	conn_want_read(&client->conn, true);
-	if (client->conn.buf && iobuf_unscanned(client->conn.buf) > 0)
-		relay_process(&client->conn);
+	if (!server_sync_params(server))
+		client_resume(client);
 }
 
 void client_free(struct client *client)
 {
 	free(client->user_name);
 	free(client->db_name);
-	for (unsigned i = 0; i < client->nparams; i++) {
-		free(client->param_names[i]);
-		free(client->param_values[i]);
-	}
+	params_clear(&client->params);
 	if (client->secret) {
 		OPENSSL_cleanse(client->secret, strlen(client->secret));
 		free(client->secret);

@@ -25,18 +25,9 @@
 #define MAX_DBNAME 64
 #define MAX_PQ_OPTS 16
 
-/* Startup parameters a client may set; the values are re-applied on servers later. */
-static const char *const tracked_params[] = {
-	"client_encoding", "DateStyle",	       "TimeZone", "IntervalStyle",
-	"standard_conforming_strings", "application_name",
-};
-
-static bool is_tracked(const char *name)
+static int tracked_index(const struct client *client, const char *name)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(tracked_params); i++)
-		if (strcasecmp(name, tracked_params[i]) == 0)
-			return true;
-	return false;
+	return params_index(&client->conn.worker->reg->tracked, name);
 }
 
 /* ignore_startup_parameters: a comma and/or space separated list. */
@@ -56,21 +47,6 @@ static bool is_ignored(const struct config *cfg, const char *name)
 		p += len;
 	}
 	return false;
-}
-
-static void set_param(struct client *client, const char *name, const char *value)
-{
-	for (unsigned i = 0; i < client->nparams; i++) {
-		if (strcasecmp(client->param_names[i], name) == 0) {
-			free(client->param_values[i]);
-			client->param_values[i] = xstrdup(value);
-			return;
-		}
-	}
-	if (client->nparams == CLIENT_MAX_PARAMS)
-		return;
-	client->param_names[client->nparams] = xstrdup(name);
-	client->param_values[client->nparams++] = xstrdup(value);
 }
 
 /* One "-c key=value" / "--key=value" item of `options`, with backslash escapes. */
@@ -102,8 +78,8 @@ static bool apply_option(struct client *client, char *kv)
 	for (char *d = kv; *d; d++)
 		if (*d == '-')
 			*d = '_';
-	if (is_tracked(kv))
-		set_param(client, kv, eq + 1);
+	if (tracked_index(client, kv) >= 0)
+		params_set(&client->params, tracked_index(client, kv), eq + 1);
 	else if (!is_ignored(cfg, kv) && !is_ignored(cfg, "options")) {
 		client_close(client, "08P01", "unsupported startup parameter in options: %s", kv);
 		return false;
@@ -165,8 +141,8 @@ static bool take_param(struct client *client, struct startup *st, const char *na
 	} else if (strncmp(name, "_pq_.", 5) == 0) {
 		if (st->npq < MAX_PQ_OPTS)
 			st->pq_opts[st->npq++] = name;
-	} else if (is_tracked(name)) {
-		set_param(client, name, value);
+	} else if (tracked_index(client, name) >= 0) {
+		params_set(&client->params, tracked_index(client, name), value);
 	} else if (strcmp(name, "replication") != 0 && !is_ignored(cfg, name)) {
 		client_close(client, "08P01", "unsupported startup parameter: %s", name);
 		return false;

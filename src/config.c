@@ -718,38 +718,45 @@ static bool finish(struct loader *ld, const char *path)
 	return true;
 }
 
-/* Loads from path, or from text (named name) when text is not NULL. */
-static struct config *load(const char *path, const char *text, const char *name, char *err,
-			   size_t errlen)
+static void loader_init(struct loader *ld, struct ini_handler *h, char *err, size_t errlen)
 {
-	struct loader ld = { .section = SECTION_NONE, .main_name = "weir" };
-	struct ini_handler h = { on_section, on_key, &ld, err, errlen };
-	bool ok;
-
+	*ld = (struct loader){ .section = SECTION_NONE, .main_name = "weir", .h = h };
+	*h = (struct ini_handler){ on_section, on_key, ld, err, errlen };
 	if (err && errlen)
 		err[0] = '\0';
-	ld.cfg = config_new();
-	ld.h = &h;
-	ld.pos = xcalloc(config_nkeys, sizeof(*ld.pos));
-	ok = text ? ini_parse_string(text, name, &h) : ini_parse_file(path, &h);
-	ok = ok && finish(&ld, path);
-	for (size_t i = 0; i < ld.nfiles; i++)
-		free(ld.files[i]);
-	free(ld.files);
-	free(ld.pos);
+	ld->cfg = config_new();
+	ld->pos = xcalloc(config_nkeys, sizeof(*ld->pos));
+}
+
+/* Runs the final checks if parsing succeeded, frees the loader, returns the snapshot. */
+static struct config *loader_done(struct loader *ld, bool ok, const char *path)
+{
+	ok = ok && finish(ld, path);
+	for (size_t i = 0; i < ld->nfiles; i++)
+		free(ld->files[i]);
+	free(ld->files);
+	free(ld->pos);
 	if (!ok) {
-		config_unref(ld.cfg);
+		config_unref(ld->cfg);
 		return NULL;
 	}
-	return ld.cfg;
+	return ld->cfg;
 }
 
 struct config *config_load(const char *path, char *err, size_t errlen)
 {
-	return load(path, NULL, path, err, errlen);
+	struct loader ld;
+	struct ini_handler h;
+
+	loader_init(&ld, &h, err, errlen);
+	return loader_done(&ld, ini_parse_file(path, &h), path);
 }
 
 struct config *config_load_string(const char *text, const char *name, char *err, size_t errlen)
 {
-	return load(NULL, text, name, err, errlen);
+	struct loader ld;
+	struct ini_handler h;
+
+	loader_init(&ld, &h, err, errlen);
+	return loader_done(&ld, ini_parse_string(text, name, &h), NULL);
 }

@@ -13,6 +13,7 @@
 #include "pool.h"
 #include "registry.h"
 #include "server.h"
+#include "wire.h"
 #include "worker.h"
 
 const char *const client_state_names[CL_STATE_COUNT] = {
@@ -43,6 +44,7 @@ void pool_free(struct pool *pool)
 {
 	free(pool->welcome);
 	free(pool->failed_message);
+	params_clear(&pool->defaults);
 	free(pool);
 }
 
@@ -93,10 +95,21 @@ unsigned pool_server_count(const struct pool *pool)
 
 void pool_set_welcome(struct pool *pool, const uint8_t *msgs, uint32_t len)
 {
+	struct wire_reader r;
+	const uint8_t *body;
+	const char *name, *value;
+	uint32_t blen;
+	uint8_t type;
+
 	free(pool->welcome);
 	pool->welcome = xmalloc(len ? len : 1);
 	memcpy(pool->welcome, msgs, len);
 	pool->welcome_len = len;
+	wire_reader_init(&r, msgs, len);
+	while (wire_next_message(&r, &type, &body, &blen)) {
+		if (type == 'S' && params_parse_status(body, blen, &name, &value))
+			params_set(&pool->defaults, params_index(&pool->reg->tracked, name), value);
+	}
 }
 
 void pool_login_failed(struct pool *pool, const char *sqlstate, const char *message)

@@ -27,6 +27,7 @@ struct registry *registry_create(struct config *cfg, struct auth_file *auth,
 	list_init(&reg->databases);
 	list_init(&reg->users);
 	list_init(&reg->pools);
+	params_init_names(&reg->tracked, cfg->track_extra_parameters);
 	return reg;
 }
 
@@ -60,6 +61,7 @@ void registry_free(struct registry *reg)
 	config_unref(reg->cfg);
 	if (reg->auth)
 		auth_file_free(reg->auth);
+	params_free_names(&reg->tracked);
 	free(reg->conffile);
 	free(reg);
 }

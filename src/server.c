@@ -89,6 +89,87 @@ static void on_maintenance_data(struct server *server)
 		conn_release_buf_if_empty(&server->conn);
 }
 
+/* A ParameterStatus while linked: the server's value, and the client's wish, changed. */
+static void note_param(struct server *server, const uint8_t *body, uint32_t len)
+{
+	const char *name, *value;
+	int idx;
+
+	if (!params_parse_status(body, len, &name, &value))
+		return;
+	idx = params_index(&server->conn.worker->reg->tracked, name);
+	if (idx < 0)
+		return;
+	params_set(&server->params_now, idx, value);
+	if (server->client)
+		params_set(&server->client->params, idx, value);
+}
+
+static void params_failed(struct server *server, const uint8_t *body, uint32_t len)
+{
+	struct wire_error_fields f;
+	char reason[512];
+
+	if (!wire_parse_error(body, len, &f) || !f.message)
+		f.message = "malformed error";
+	snprintf(reason, sizeof(reason), "invalid server parameter: %s", f.message);
+	server_close(server, reason);
+}
+
+/* Replies to the SET of server_sync_params(): consumed; ParameterStatus noted. */
+static void on_params_data(struct server *server)
+{
+	const uint8_t *msg;
+	uint32_t total;
+	int r;
+
+	while ((r = relay_next_message(&server->conn, 65536, &msg, &total)) == 1) {
+		relay_consume(&server->conn, total);
+		if (msg[0] == 'E') {
+			params_failed(server, msg + 5, total - 5);
+			return;
+		}
+		if (msg[0] == 'S')
+			note_param(server, msg + 5, total - 5);
+		if (msg[0] == 'Z') {
+			server->setting_params = false;
+			server->expect_rfq = 0;
+			server->ready = true;
+			conn_release_buf_if_empty(&server->conn);
+			if (server->client)
+				client_resume(server->client);
+			return;
+		}
+	}
+	if (r < 0)
+		server_close(server, "invalid packet from server");
+	else
+		conn_release_buf_if_empty(&server->conn);
+}
+
+bool server_sync_params(struct server *server)
+{
+	const struct registry *reg = server->conn.worker->reg;
+	char sql[4096];
+	uint8_t buf[4200];
+	struct wire_builder b;
+	int n = params_build_set(&reg->tracked, &server->client->params, &server->pool->defaults,
+				 &server->params_now, sql, sizeof(sql));
+
+	if (n == 0)
+		return false;
+	wire_builder_init(&b, buf, sizeof(buf));
+	wire_query(&b, sql);
+	if (n < 0 || !wire_builder_ok(&b) || !conn_send(&server->conn, buf, b.len)) {
+		server_close(server, "cannot send the parameters");
+		return true;
+	}
+	server->setting_params = true;
+	server->expect_rfq = 1;
+	server->ready = false;
+	return true;
+}
+
 static void server_on_data(struct conn *c)
 {
 	struct server *server = to_server(c);
@@ -110,7 +191,10 @@ static void server_on_data(struct conn *c)
 		server_login_on_data(server);
 		return;
 	case SV_ACTIVE:
-		relay_process(c);
+		if (server->setting_params)
+			on_params_data(server);
+		else
+			relay_process(c);
 		return;
 	case SV_TESTED:
 		on_maintenance_data(server);
@@ -126,6 +210,12 @@ static enum relay_action server_on_message(struct conn *c, uint8_t type, const u
 {
 	struct server *server = to_server(c);
 
+	if (type == 'S') {
+		if (!complete)
+			return total <= 65536 ? RELAY_NEED_ALL : RELAY_FORWARD;
+		note_param(server, msg + 5, total - 5);
+		return RELAY_FORWARD;
+	}
 	if (type != 'Z')
 		return RELAY_FORWARD;
 	if (total != 6) {
@@ -278,6 +368,7 @@ void server_release(struct server *server)
 
 void server_free(struct server *server)
 {
+	params_clear(&server->params_now);
 	free(server->params);
 	free(server);
 }

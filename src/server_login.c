@@ -294,9 +294,14 @@ static void handle_error(struct server *server, const uint8_t *body, uint32_t le
 
 static void keep_param(struct server *server, const uint8_t *msg, uint32_t total)
 {
+	const char *name, *value;
+
 	server->params = xrealloc(server->params, server->params_len + total);
 	memcpy(server->params + server->params_len, msg, total);
 	server->params_len += total;
+	if (params_parse_status(msg + 5, total - 5, &name, &value))
+		params_set(&server->params_now,
+			   params_index(&server->conn.worker->reg->tracked, name), value);
 }
 
 static void login_done(struct server *server, char status)

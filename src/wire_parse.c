@@ -206,3 +206,21 @@ bool wire_parse_error(const void *body, size_t len, struct wire_error_fields *ou
 	out->severity = sev_v ? sev_v : sev_s;
 	return true;
 }
+
+bool wire_next_message(struct wire_reader *r, uint8_t *type, const uint8_t **body,
+		       uint32_t *len)
+{
+	uint32_t n;
+
+	if (wire_remaining(r) == 0)
+		return false;
+	*type = wire_get_u8(r);
+	n = wire_get_u32(r);
+	if (!wire_reader_ok(r) || n < 4) {
+		r->failed = true;
+		return false;
+	}
+	*len = n - 4;
+	*body = wire_get_bytes(r, *len);
+	return wire_reader_ok(r);
+}

@@ -33,8 +33,9 @@ def send_until_closed(wire, data):
 
 VALID_PARAMS = b"user\0scram_user\0database\0app\0\0"
 BAD_STARTS = {
-    "length_0": b"\0\0\0\0",
-    "length_4": struct.pack("!I", 4),
+    "length_0": struct.pack("!II", 0, PROTOCOL_3_0),
+    "length_4": struct.pack("!II", 4, PROTOCOL_3_0),
+    "length_7": struct.pack("!II", 7, PROTOCOL_3_0),
     "length_2_31_minus_1": struct.pack("!II", 0x7FFFFFFF, PROTOCOL_3_0) + VALID_PARAMS,
     "http_request": b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
     "unknown_version": struct.pack("!II", 8 + len(VALID_PARAMS), 0x00090009) + VALID_PARAMS,

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Tracked session parameters: client_encoding, DateStyle, TimeZone,
+ * standard_conforming_strings, application_name, plus track_extra_parameters. A client's
+ * values (from its startup packet, `options`, and ParameterStatus its server sends while
+ * linked) are re-applied with SET when it is linked to a server whose values differ, so the
+ * client sees the session it asked for whichever server it gets.
+ */
+#pragma once
+
+#include "common.h"
+
+#define PARAMS_MAX 16
+
+/* The names tracked by this process, fixed at start (track_extra_parameters). */
+struct param_names {
+	char *names[PARAMS_MAX]; /* owned */
+	unsigned count;
+};
+
+/* Values indexed like param_names; NULL = not known / not set. */
+struct param_values {
+	char *v[PARAMS_MAX]; /* owned */
+};
+
+void params_init_names(struct param_names *pn, const char *extra);
+void params_free_names(struct param_names *pn);
+/* Index of name (case-insensitive), or -1. */
+int params_index(const struct param_names *pn, const char *name);
+
+void params_set(struct param_values *pv, int idx, const char *value);
+void params_clear(struct param_values *pv);
+
+/*
+ * Builds one simple query that makes `have` match `want` (falling back to `dflt` where the
+ * client set nothing): "SET a=E'v';SET b=E'w';". Returns its length, 0 when nothing differs,
+ * or -1 when it does not fit into cap.
+ */
+int params_build_set(const struct param_names *pn, const struct param_values *want,
+		     const struct param_values *dflt, const struct param_values *have, char *out,
+		     size_t cap);
+
+/*
+ * Parses a ParameterStatus body into name and value pointers (inside body). False on a
+ * malformed body.
+ */
+MUST_CHECK bool params_parse_status(const uint8_t *body, uint32_t len, const char **name,
+				    const char **value);
