@@ -10,10 +10,10 @@
 
 #include "common.h"
 
-#define SCRAM_KEY_LEN 32
+#define SCRAM_KEY_LEN	   32
 #define SCRAM_MAX_SALT_LEN 64
-#define SCRAM_NONCE_LEN 24 /* random bytes before base64 */
-#define SCRAM_MECH "SCRAM-SHA-256"
+#define SCRAM_NONCE_LEN	   24 /* random bytes before base64 */
+#define SCRAM_MECH	   "SCRAM-SHA-256"
 
 /* The verifier PostgreSQL stores: SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>. */
 struct scram_keys {
@@ -32,12 +32,12 @@ MUST_CHECK bool auth_scram_parse_verifier(const char *secret, struct scram_keys 
  * NULL; when given it receives ClientKey, which weir needs to log in to a server.
  */
 MUST_CHECK bool auth_scram_keys_from_password(const char *password, const uint8_t *salt,
-					       size_t salt_len, uint32_t iterations,
-					       struct scram_keys *out,
-					       uint8_t client_key[SCRAM_KEY_LEN]);
+					      size_t salt_len, uint32_t iterations,
+					      struct scram_keys *out,
+					      uint8_t client_key[SCRAM_KEY_LEN]);
 
 enum scram_result {
-	SCRAM_OK,	/* step done; the output message is ready */
+	SCRAM_OK,	 /* step done; the output message is ready */
 	SCRAM_BAD_PROOF, /* the peer's proof or signature is wrong: authentication failed */
 	SCRAM_MALFORMED, /* the peer's message is not valid SCRAM: protocol violation */
 };
@@ -45,9 +45,9 @@ enum scram_result {
 /* weir as SCRAM server (authenticating a client). Zero-initialise before first use. */
 struct scram_server {
 	struct scram_keys keys;
-	char *client_first_bare; /* owned */
-	char *server_first;	 /* owned */
-	char *nonce;		 /* owned: client nonce + server nonce */
+	char *client_first_bare;	   /* owned */
+	char *server_first;		   /* owned */
+	char *nonce;			   /* owned: client nonce + server nonce */
 	uint8_t client_key[SCRAM_KEY_LEN]; /* recovered from the proof, valid after finish OK */
 	bool mock; /* unknown user: run the exchange and always fail at the proof */
 };
@@ -87,9 +87,9 @@ MUST_CHECK bool auth_scram_client_first(struct scram_client *st, const char *cli
  * count must equal the verifier's or SCRAM_BAD_PROOF is returned.
  */
 struct scram_client_creds {
-	const char *password;		     /* or NULL */
-	const struct scram_keys *keys;	     /* with client_key, when password is NULL */
-	const uint8_t *client_key;	     /* SCRAM_KEY_LEN bytes */
+	const char *password;	       /* or NULL */
+	const struct scram_keys *keys; /* with client_key, when password is NULL */
+	const uint8_t *client_key;     /* SCRAM_KEY_LEN bytes */
 };
 enum scram_result auth_scram_client_final(struct scram_client *st,
 					  const struct scram_client_creds *creds,

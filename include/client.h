@@ -22,9 +22,9 @@ struct auth_entry;
 
 /* Sub-phases of CL_LOGIN. */
 enum client_login_phase {
-	LOGIN_STARTUP,	/* waiting for SSLRequest/StartupMessage/CancelRequest */
-	LOGIN_PASSWORD, /* sent a cleartext or md5 request */
-	LOGIN_SASL_INIT, /* sent AuthenticationSASL */
+	LOGIN_STARTUP,	  /* waiting for SSLRequest/StartupMessage/CancelRequest */
+	LOGIN_PASSWORD,	  /* sent a cleartext or md5 request */
+	LOGIN_SASL_INIT,  /* sent AuthenticationSASL */
 	LOGIN_SASL_FINAL, /* sent SASLContinue */
 	LOGIN_DONE,
 };
@@ -38,18 +38,18 @@ struct client {
 	struct user *login_user; /* borrowed: the user the client authenticated as */
 	struct server *server;	 /* borrowed: linked server or NULL */
 	enum client_login_phase phase;
-	char *user_name;	 /* owned */
-	char *db_name;		 /* owned */
+	char *user_name;	    /* owned */
+	char *db_name;		    /* owned */
 	struct param_values params; /* tracked values the client asked for; NULL = default */
-	char *secret;		 /* owned copy of the auth_file secret; NULL for unknown users */
-	int secret_kind;	 /* enum secret_kind of secret */
+	char *secret;		    /* owned copy of the auth_file secret; NULL for unknown users */
+	int secret_kind;	    /* enum secret_kind of secret */
 	uint8_t md5_salt[4];
 	struct scram_server scram;
 	uint32_t cancel_pid;
 	uint32_t cancel_key;
-	usec_t request_time;	/* monotonic: when it last asked for a server */
-	usec_t login_start;	/* monotonic */
-	char tx_status;		/* from the last ReadyForQuery: 'I', 'T' or 'E' */
+	usec_t request_time; /* monotonic: when it last asked for a server */
+	usec_t login_start;  /* monotonic */
+	char tx_status;	     /* from the last ReadyForQuery: 'I', 'T' or 'E' */
 };
 
 /* Accepted socket: creates the client in CL_LOGIN on worker w. */
@@ -64,11 +64,11 @@ void client_set_state(struct client *client, enum client_state state);
  * closed as its state requires.
  */
 void client_close(struct client *client, const char *sqlstate, const char *fmt, ...)
-	PRINTF_FMT(3, 4);
+    PRINTF_FMT(3, 4);
 
 /* Sends a non-fatal ErrorResponse + nothing else (the caller decides what follows). */
-bool client_send_error(struct client *client, const char *severity,
-				  const char *sqlstate, const char *message);
+bool client_send_error(struct client *client, const char *severity, const char *sqlstate,
+		       const char *message);
 
 /* Finishes login: AuthenticationOk, welcome, BackendKeyData, ReadyForQuery. */
 void client_welcome(struct client *client);
@@ -84,7 +84,6 @@ void client_free(struct client *client);
 /* Login-phase handlers (client_login.c, client_auth.c). */
 void client_login_on_data(struct client *client);
 void client_auth_start(struct client *client);
-void client_auth_on_message(struct client *client, uint8_t type, const uint8_t *body,
-			    uint32_t len);
+void client_auth_on_message(struct client *client, uint8_t type, const uint8_t *body, uint32_t len);
 /* Authentication succeeded: pick the pool and finish or wait for a welcome. */
 void client_login_authenticated(struct client *client);

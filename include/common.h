@@ -18,24 +18,23 @@ typedef uint64_t usec_t;
 
 #define USEC_PER_SEC ((usec_t)1000000)
 
-#define MUST_CHECK __attribute__((warn_unused_result))
+#define MUST_CHECK	 __attribute__((warn_unused_result))
 #define PRINTF_FMT(a, b) __attribute__((format(printf, a, b)))
-#define NORETURN __attribute__((noreturn))
-#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define NORETURN	 __attribute__((noreturn))
+#define UNLIKELY(x)	 __builtin_expect(!!(x), 0)
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 #ifdef WEIR_DEBUG
-#define ASSERT(cond)                                                                    \
-	do {                                                                            \
-		if (!(cond)) {                                                          \
+#define ASSERT(cond)                                                                         \
+	do {                                                                                 \
+		if (!(cond)) {                                                               \
 			fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, \
-				#cond);                                                 \
-			abort();                                                        \
-		}                                                                       \
+				#cond);                                                      \
+			abort();                                                             \
+		}                                                                            \
 	} while (0)
 #else
 #define ASSERT(cond) ((void)0)

@@ -19,7 +19,10 @@ struct conn;
 struct worker;
 struct iobuf;
 
-enum conn_kind { CONN_CLIENT, CONN_SERVER };
+enum conn_kind {
+	CONN_CLIENT,
+	CONN_SERVER
+};
 
 /* What the relay does with a message whose header it has just read. */
 enum relay_action {
@@ -60,19 +63,19 @@ struct conn {
 	struct event ev_write;
 	bool read_armed;
 	bool write_armed;
-	bool reading;		/* the state wants input; backpressure may still pause it */
-	bool paused;		/* reading paused because the peer cannot take more */
-	bool closed;		/* close requested; freed after the loop iteration */
-	bool connecting;	/* non-blocking connect in progress: queue, do not write */
-	bool processing;	/* inside relay_process(): guards against re-entry */
-	struct iobuf *buf;	/* owned: data received from this socket, NULL when idle */
-	struct iobuf *out;	/* owned: weir's own bytes for this socket, NULL when empty */
-	struct conn *peer;	/* borrowed: the linked connection, or NULL */
-	uint32_t pkt_remain;	/* bytes of the current message still to stream to the peer */
-	uint32_t pkt_skip;	/* bytes of the current message still to discard */
-	char addr[46];		/* peer address as text, "unix" for Unix sockets */
+	bool reading;	     /* the state wants input; backpressure may still pause it */
+	bool paused;	     /* reading paused because the peer cannot take more */
+	bool closed;	     /* close requested; freed after the loop iteration */
+	bool connecting;     /* non-blocking connect in progress: queue, do not write */
+	bool processing;     /* inside relay_process(): guards against re-entry */
+	struct iobuf *buf;   /* owned: data received from this socket, NULL when idle */
+	struct iobuf *out;   /* owned: weir's own bytes for this socket, NULL when empty */
+	struct conn *peer;   /* borrowed: the linked connection, or NULL */
+	uint32_t pkt_remain; /* bytes of the current message still to stream to the peer */
+	uint32_t pkt_skip;   /* bytes of the current message still to discard */
+	char addr[46];	     /* peer address as text, "unix" for Unix sockets */
 	int port;
-	usec_t connect_time;	/* wall clock */
+	usec_t connect_time; /* wall clock */
 	uint64_t bytes_in;
 	uint64_t bytes_out;
 };

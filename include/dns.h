@@ -19,8 +19,8 @@ struct dns;
 
 struct dns_result {
 	struct sockaddr_storage addrs[DNS_MAX_ADDRS];
-	int naddrs;		/* 0 on failure */
-	const char *error;	/* static text on failure, NULL on success */
+	int naddrs;	   /* 0 on failure */
+	const char *error; /* static text on failure, NULL on success */
 };
 
 typedef void (*dns_done_fn)(void *arg, const struct dns_result *res);
@@ -43,7 +43,10 @@ void dns_set_ttls(struct dns *dns, usec_t max_ttl, usec_t nxdomain_ttl);
  * filled and DNS_DONE is returned; otherwise DNS_PENDING and req->cb fires later exactly once
  * unless dns_cancel(req) is called first.
  */
-enum dns_status { DNS_DONE, DNS_PENDING };
+enum dns_status {
+	DNS_DONE,
+	DNS_PENDING
+};
 enum dns_status dns_lookup(struct dns *dns, const char *host, int port, struct dns_request *req,
 			   dns_done_fn cb, void *arg, struct dns_result *res);
 void dns_cancel(struct dns_request *req);

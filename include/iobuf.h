@@ -25,8 +25,8 @@ struct iobuf {
 /* Free standard-size buffers of one worker. */
 struct iobuf_pool {
 	struct list_head free;
-	uint32_t size;	     /* pkt_buf */
-	unsigned max_free;   /* keep at most this many free */
+	uint32_t size;	   /* pkt_buf */
+	unsigned max_free; /* keep at most this many free */
 	unsigned in_use;
 };
 
@@ -40,8 +40,7 @@ void iobuf_put(struct iobuf_pool *p, struct iobuf *b);
  * dropped, or replaces *bp with a larger heap buffer (returned to malloc, not the pool, when
  * put back). False if need exceeds max.
  */
-MUST_CHECK bool iobuf_reserve(struct iobuf_pool *p, struct iobuf **bp, uint32_t need,
-			      uint32_t max);
+MUST_CHECK bool iobuf_reserve(struct iobuf_pool *p, struct iobuf **bp, uint32_t need, uint32_t max);
 
 /* Moves unsent bytes to the start of the buffer. */
 void iobuf_compact(struct iobuf *b);

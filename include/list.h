@@ -93,6 +93,6 @@ static inline struct list_node *list_pop_first(struct list_head *head)
 #define list_entry(node, type, member) container_of(node, type, member)
 
 /* Iterate; safe against removal of the current node. */
-#define list_for_each_safe(pos, tmp, head) \
+#define list_for_each_safe(pos, tmp, head)                                     \
 	for ((pos) = (head)->n.next, (tmp) = (pos)->next; (pos) != &(head)->n; \
 	     (pos) = (tmp), (tmp) = (pos)->next)

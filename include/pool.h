@@ -43,20 +43,20 @@ extern const char *const client_state_names[CL_STATE_COUNT];
 extern const char *const server_state_names[SV_STATE_COUNT];
 
 struct pool {
-	struct list_node node;	/* on registry.pools */
-	struct registry *reg;	/* borrowed: for the current config */
-	struct database *db;	/* borrowed from the registry */
-	struct user *user;	/* borrowed: the server-side user */
+	struct list_node node;			  /* on registry.pools */
+	struct registry *reg;			  /* borrowed: for the current config */
+	struct database *db;			  /* borrowed from the registry */
+	struct user *user;			  /* borrowed: the server-side user */
 	struct list_head clients[CL_STATE_COUNT]; /* CL_LOGIN and CL_CLOSED unused */
 	struct list_head servers[SV_STATE_COUNT]; /* SV_CLOSED unused */
-	uint8_t *welcome;	/* owned: ParameterStatus messages for new clients */
+	uint8_t *welcome; /* owned: ParameterStatus messages for new clients */
 	uint32_t welcome_len;
 	struct param_values defaults; /* tracked values of the welcome */
-	bool login_failed;	/* last server login failed */
-	usec_t last_failure;	/* monotonic time of that failure */
+	bool login_failed;	      /* last server login failed */
+	usec_t last_failure;	      /* monotonic time of that failure */
 	char failed_sqlstate[6];
-	char *failed_message;	/* owned */
-	usec_t reserve_since;	/* when a waiting client first qualified for the reserve */
+	char *failed_message; /* owned */
+	usec_t reserve_since; /* when a waiting client first qualified for the reserve */
 };
 
 struct pool *pool_create(struct registry *reg, struct database *db, struct user *user);

@@ -18,19 +18,19 @@ struct auth_file;
 struct pool;
 
 struct database {
-	struct list_node node;	/* on registry.databases */
-	char *name;		/* owned */
+	struct list_node node;	  /* on registry.databases */
+	char *name;		  /* owned */
 	const struct db_def *def; /* borrowed from registry.cfg; re-pointed on reload */
-	char *auto_dbname;	/* owned: server db name for an entry created from "*" */
-	unsigned server_count;	/* servers of all its pools, for max_db_connections */
+	char *auto_dbname;	  /* owned: server db name for an entry created from "*" */
+	unsigned server_count;	  /* servers of all its pools, for max_db_connections */
 	unsigned client_count;
 };
 
 /* Per user-name caches that make SCRAM logins cheap. */
 struct user {
-	struct list_node node;	/* on registry.users */
-	char *name;		/* owned */
-	unsigned server_count;	/* for max_user_connections */
+	struct list_node node; /* on registry.users */
+	char *name;	       /* owned */
+	unsigned server_count; /* for max_user_connections */
 	unsigned client_count;
 	/* Keys derived once from a plaintext auth_file secret, to authenticate clients. */
 	bool have_own_keys;
@@ -45,8 +45,8 @@ struct user {
 };
 
 struct registry {
-	struct config *cfg;	    /* owned reference: the current snapshot */
-	struct auth_file *auth;	    /* owned; may be NULL when no auth_file is set */
+	struct config *cfg;	/* owned reference: the current snapshot */
+	struct auth_file *auth; /* owned; may be NULL when no auth_file is set */
 	struct list_head databases;
 	struct list_head users;
 	struct list_head pools;
@@ -56,8 +56,7 @@ struct registry {
 	char *conffile;		    /* owned: path for reload */
 };
 
-struct registry *registry_create(struct config *cfg, struct auth_file *auth,
-				 const char *conffile);
+struct registry *registry_create(struct config *cfg, struct auth_file *auth, const char *conffile);
 void registry_free(struct registry *reg);
 
 /*

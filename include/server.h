@@ -21,32 +21,32 @@ struct client;
 enum server_login_phase {
 	SLOGIN_RESOLVING,
 	SLOGIN_CONNECTING,
-	SLOGIN_AUTH,	 /* startup sent, handling authentication requests */
-	SLOGIN_PARAMS,	 /* authenticated, collecting ParameterStatus until ReadyForQuery */
+	SLOGIN_AUTH,   /* startup sent, handling authentication requests */
+	SLOGIN_PARAMS, /* authenticated, collecting ParameterStatus until ReadyForQuery */
 };
 
 struct server {
 	struct conn conn;
 	enum server_state state;
-	struct list_node node;	/* on the list of its state in its pool */
-	struct pool *pool;	/* borrowed */
-	struct client *client;	/* borrowed: linked client or NULL */
+	struct list_node node; /* on the list of its state in its pool */
+	struct pool *pool;     /* borrowed */
+	struct client *client; /* borrowed: linked client or NULL */
 	enum server_login_phase phase;
 	struct dns_request dns;
 	struct scram_client scram;
-	uint8_t *params;	/* owned: ParameterStatus messages received at login */
+	uint8_t *params; /* owned: ParameterStatus messages received at login */
 	uint32_t params_len;
 	struct param_values params_now; /* tracked values as PostgreSQL last reported them */
-	bool setting_params;	/* a SET for the linked client's values is running */
+	bool setting_params;		/* a SET for the linked client's values is running */
 	uint32_t backend_pid;
 	uint32_t backend_key;
-	char tx_status;		/* from the last ReadyForQuery */
-	bool ready;		/* every request answered by a ReadyForQuery */
-	unsigned expect_rfq;	/* Query, Sync and FunctionCall messages not yet answered */
+	char tx_status;	     /* from the last ReadyForQuery */
+	bool ready;	     /* every request answered by a ReadyForQuery */
+	unsigned expect_rfq; /* Query, Sync and FunctionCall messages not yet answered */
 	bool close_needed;
-	usec_t login_start;	/* monotonic */
-	usec_t idle_since;	/* monotonic: when it last became idle */
-	usec_t created;		/* monotonic */
+	usec_t login_start; /* monotonic */
+	usec_t idle_since;  /* monotonic: when it last became idle */
+	usec_t created;	    /* monotonic */
 };
 
 /* Starts a new server connection for pool on worker w (state SV_LOGIN). */

@@ -70,8 +70,7 @@ enum wire_hdr_result wire_typed_header(const uint8_t *buf, size_t avail, uint32_
  * returns the next one's type and body, false at the end or on a malformed region (then
  * the reader is failed).
  */
-bool wire_next_message(struct wire_reader *r, uint8_t *type, const uint8_t **body,
-		       uint32_t *len);
+bool wire_next_message(struct wire_reader *r, uint8_t *type, const uint8_t **body, uint32_t *len);
 
 /* Same for the untyped startup-phase packet: int32 length (counting itself) then body. */
 enum wire_hdr_result wire_untyped_header(const uint8_t *buf, size_t avail, uint32_t max_len,

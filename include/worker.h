@@ -24,16 +24,16 @@ enum worker_shutdown {
 };
 
 struct worker {
-	struct event_base *base;      /* owned */
-	struct registry *reg;	      /* borrowed: process-wide databases, users and pools */
+	struct event_base *base; /* owned */
+	struct registry *reg;	 /* borrowed: process-wide databases, users and pools */
 	struct iobuf_pool bufs;
-	struct dns *dns;	      /* owned */
-	struct list_head listeners;     /* owned: struct listener */
-	struct list_head login_clients; /* clients before authentication finished */
+	struct dns *dns;		 /* owned */
+	struct list_head listeners;	 /* owned: struct listener */
+	struct list_head login_clients;	 /* clients before authentication finished */
 	struct list_head doomed_clients; /* closed; freed after the loop iteration */
 	struct list_head doomed_servers;
-	struct event *janitor;	      /* owned */
-	unsigned nclients;	      /* client connections, for max_client_conn */
+	struct event *janitor; /* owned */
+	unsigned nclients;     /* client connections, for max_client_conn */
 	uint32_t next_id;
 	bool stopping;
 	enum worker_shutdown shutdown;

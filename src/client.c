@@ -41,8 +41,9 @@ static void client_on_data(struct conn *c)
 
 	switch (relay_read(c)) {
 	case IO_EOF:
-		client_close(client, NULL, client->phase == LOGIN_DONE ? "client unexpected eof"
-								      : "client closed during login");
+		client_close(client, NULL,
+			     client->phase == LOGIN_DONE ? "client unexpected eof"
+							 : "client closed during login");
 		return;
 	case IO_ERROR:
 		client_close(client, NULL, "client socket error");
@@ -218,9 +219,9 @@ void client_close(struct client *client, const char *sqlstate, const char *fmt, 
 	va_end(ap);
 	conn_tag(&client->conn, tag, sizeof(tag));
 	if (client->conn.worker->reg->cfg->log_disconnections || sqlstate)
-		log_msg(LOG_LVL_LOG, tag, "closing because: %s (age=%llus)", reason,
-			(unsigned long long)((wall_usec() - client->conn.connect_time) /
-					     USEC_PER_SEC));
+		log_msg(
+		    LOG_LVL_LOG, tag, "closing because: %s (age=%llus)", reason,
+		    (unsigned long long)((wall_usec() - client->conn.connect_time) / USEC_PER_SEC));
 	if (sqlstate) {
 		if (client->conn.worker->reg->cfg->log_pooler_errors)
 			log_msg(LOG_LVL_WARNING, tag, "pooler error: %s", reason);

@@ -31,8 +31,7 @@ static void auth_failed(struct client *client)
 		     client->user_name);
 }
 
-static bool send_auth(struct client *client, enum wire_auth_code code, const void *data,
-		      size_t len)
+static bool send_auth(struct client *client, enum wire_auth_code code, const void *data, size_t len)
 {
 	uint8_t buf[SCRAM_MSG_MAX + 64];
 	struct wire_builder b;
@@ -73,8 +72,8 @@ static void ask_md5(struct client *client)
 static void lookup_secret(struct client *client)
 {
 	struct registry *reg = client->conn.worker->reg;
-	const struct auth_entry *e = reg->auth ? auth_file_find(reg->auth, client->user_name)
-					       : NULL;
+	const struct auth_entry *e =
+	    reg->auth ? auth_file_find(reg->auth, client->user_name) : NULL;
 
 	if (!e) {
 		log_info("no such user: %s", client->user_name);
@@ -218,9 +217,9 @@ static bool scram_keys_for(struct client *client, struct scram_keys *keys)
 	if (!u->have_own_keys) {
 		if (RAND_bytes(salt, sizeof(salt)) != 1 ||
 		    !auth_scram_keys_from_password(
-			    client->secret, salt, sizeof(salt),
-			    (uint32_t)client->conn.worker->reg->cfg->scram_iterations,
-			    &u->own_keys, NULL))
+			client->secret, salt, sizeof(salt),
+			(uint32_t)client->conn.worker->reg->cfg->scram_iterations, &u->own_keys,
+			NULL))
 			return false;
 		u->have_own_keys = true;
 	}
@@ -273,8 +272,8 @@ static void on_sasl_final(struct client *client, const uint8_t *body, uint32_t l
 {
 	char out[SCRAM_MSG_MAX];
 
-	switch (auth_scram_server_final(&client->scram, (const char *)body, len, out,
-					sizeof(out))) {
+	switch (
+	    auth_scram_server_final(&client->scram, (const char *)body, len, out, sizeof(out))) {
 	case SCRAM_OK:
 		remember_client_key(client);
 		auth_scram_server_reset(&client->scram);
@@ -290,8 +289,7 @@ static void on_sasl_final(struct client *client, const uint8_t *body, uint32_t l
 	}
 }
 
-void client_auth_on_message(struct client *client, uint8_t type, const uint8_t *body,
-			    uint32_t len)
+void client_auth_on_message(struct client *client, uint8_t type, const uint8_t *body, uint32_t len)
 {
 	switch (client->phase) {
 	case LOGIN_PASSWORD:

@@ -22,8 +22,8 @@
 #include "worker.h"
 
 #define MAX_USERNAME 128
-#define MAX_DBNAME 64
-#define MAX_PQ_OPTS 16
+#define MAX_DBNAME   64
+#define MAX_PQ_OPTS  16
 
 static int tracked_index(const struct client *client, const char *name)
 {
@@ -91,8 +91,9 @@ static bool bad_options(struct client *client)
 {
 	if (is_ignored(client->conn.worker->reg->cfg, "options"))
 		return true;
-	client_close(client, "08P01", "unsupported options startup parameter: only "
-				      "'-c config=val' and '--config=val' are allowed");
+	client_close(client, "08P01",
+		     "unsupported options startup parameter: only "
+		     "'-c config=val' and '--config=val' are allowed");
 	return false;
 }
 
@@ -244,13 +245,15 @@ static bool handle_untyped(struct client *client, const uint8_t *pkt, uint32_t l
 	if (code == WIRE_SSL_CODE || code == WIRE_GSSENC_CODE)
 		return answer_byte(client, 'N');
 	if (code == WIRE_CANCEL_CODE) {
-		client_close(client, NULL, len == 16 ? "cancel request for unknown key"
-						     : "invalid cancel request");
+		client_close(client, NULL,
+			     len == 16 ? "cancel request for unknown key"
+				       : "invalid cancel request");
 		return false;
 	}
 	if ((code >> 16) != 3) {
-		client_close(client, "08P01", (code >> 16) == 2 ? "old V2 protocol not supported"
-								: "unsupported protocol version");
+		client_close(client, "08P01",
+			     (code >> 16) == 2 ? "old V2 protocol not supported"
+					       : "unsupported protocol version");
 		return false;
 	}
 	handle_startup(client, &r, code);
@@ -337,8 +340,8 @@ void client_login_authenticated(struct client *client)
 		client_close(client, "3D000", "no such database: %s", client->db_name);
 		return;
 	}
-	pool = registry_pool(reg, db, registry_user(reg, database_server_user(db,
-									   client->user_name)));
+	pool =
+	    registry_pool(reg, db, registry_user(reg, database_server_user(db, client->user_name)));
 	client->pool = pool;
 	db->client_count++;
 	pool->user->client_count++;

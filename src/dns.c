@@ -109,8 +109,7 @@ static struct dns_sock *dns_sock_find(struct dns *dns, ares_socket_t fd)
 {
 	struct list_node *pos, *tmp;
 
-	list_for_each_safe(pos, tmp, &dns->socks)
-	{
+	list_for_each_safe(pos, tmp, &dns->socks) {
 		struct dns_sock *ds = list_entry(pos, struct dns_sock, node);
 
 		if (ds->fd == fd)
@@ -265,8 +264,7 @@ static struct dns_name *dns_name_find(struct dns *dns, const char *host, int por
 	struct list_node *pos, *tmp;
 	usec_t now = now_usec();
 
-	list_for_each_safe(pos, tmp, &dns->names)
-	{
+	list_for_each_safe(pos, tmp, &dns->names) {
 		struct dns_name *name = list_entry(pos, struct dns_name, node);
 
 		if (!found && name->port == port && strcasecmp(name->host, host) == 0)
@@ -390,9 +388,9 @@ void dns_free(struct dns *dns)
 	 * socket-state callback, which frees their events; the first loop is a safety net. */
 	ares_destroy(dns->channel);
 	list_for_each_safe(pos, tmp, &dns->socks)
-	    dns_sock_free(list_entry(pos, struct dns_sock, node));
+		dns_sock_free(list_entry(pos, struct dns_sock, node));
 	list_for_each_safe(pos, tmp, &dns->names)
-	    dns_name_free(list_entry(pos, struct dns_name, node));
+		dns_name_free(list_entry(pos, struct dns_name, node));
 	event_free(dns->timer);
 	free(dns);
 	ares_library_cleanup();

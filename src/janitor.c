@@ -72,8 +72,7 @@ static usec_t lifetime(const struct pool *pool, const struct config *cfg)
 {
 	const struct db_def *dd = pool->db->def;
 
-	return dd && dd->server_lifetime != USEC_UNSET ? dd->server_lifetime
-						       : cfg->server_lifetime;
+	return dd && dd->server_lifetime != USEC_UNSET ? dd->server_lifetime : cfg->server_lifetime;
 }
 
 static void check_servers(struct pool *pool, const struct config *cfg, usec_t now)

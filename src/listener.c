@@ -20,12 +20,12 @@
 #define ACCEPTS_PER_WAKEUP 64
 
 struct listener {
-	struct list_node node;	/* on worker.listeners */
-	struct worker *worker;	/* borrowed */
+	struct list_node node; /* on worker.listeners */
+	struct worker *worker; /* borrowed */
 	int fd;
 	bool unix_socket;
-	struct event *ev;	/* owned */
-	struct event *resume;	/* owned: re-enables accepting after fd exhaustion */
+	struct event *ev;     /* owned */
+	struct event *resume; /* owned: re-enables accepting after fd exhaustion */
 };
 
 static void pause_accepting(struct listener *l)

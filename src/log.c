@@ -31,8 +31,8 @@ static const char *const level_names[] = {
 };
 
 static const int syslog_prio[] = {
-	[LOG_LVL_FATAL] = LOG_CRIT,   [LOG_LVL_ERROR] = LOG_ERR,   [LOG_LVL_WARNING] = LOG_WARNING,
-	[LOG_LVL_LOG] = LOG_INFO,     [LOG_LVL_DEBUG] = LOG_DEBUG, [LOG_LVL_NOISE] = LOG_DEBUG,
+	[LOG_LVL_FATAL] = LOG_CRIT, [LOG_LVL_ERROR] = LOG_ERR,	 [LOG_LVL_WARNING] = LOG_WARNING,
+	[LOG_LVL_LOG] = LOG_INFO,   [LOG_LVL_DEBUG] = LOG_DEBUG, [LOG_LVL_NOISE] = LOG_DEBUG,
 };
 
 static const struct {

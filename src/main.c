@@ -37,25 +37,24 @@ struct options {
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"weir is a PostgreSQL connection pooler, compatible with PgBouncer's config.\n"
-		"\n"
-		"Usage:\n"
-		"  weir [OPTION]... weir.ini\n"
-		"\n"
-		"Options:\n"
-		"  -d, --daemon      run in the background (needs pidfile in the config)\n"
-		"  -q, --quiet       do not log to stderr\n"
-		"  -v, --verbose     log more; repeat for even more (same as verbose=N)\n"
-		"  -u, --user=USER   switch to USER at start (weir refuses to run as root)\n"
-		"  -V, --version     print the version and exit\n"
-		"  -h, --help        print this help and exit\n"
-		"\n"
-		"Signals: SIGHUP reloads the config, SIGINT shuts down once servers are\n"
-		"released, SIGTERM once clients have left, SIGQUIT exits at once,\n"
-		"SIGUSR1 pauses and SIGUSR2 resumes.\n"
-		"\n"
-		"Example config: etc/weir.ini; every key: doc/config.md.\n");
+	fprintf(out, "weir is a PostgreSQL connection pooler, compatible with PgBouncer's config.\n"
+		     "\n"
+		     "Usage:\n"
+		     "  weir [OPTION]... weir.ini\n"
+		     "\n"
+		     "Options:\n"
+		     "  -d, --daemon      run in the background (needs pidfile in the config)\n"
+		     "  -q, --quiet       do not log to stderr\n"
+		     "  -v, --verbose     log more; repeat for even more (same as verbose=N)\n"
+		     "  -u, --user=USER   switch to USER at start (weir refuses to run as root)\n"
+		     "  -V, --version     print the version and exit\n"
+		     "  -h, --help        print this help and exit\n"
+		     "\n"
+		     "Signals: SIGHUP reloads the config, SIGINT shuts down once servers are\n"
+		     "released, SIGTERM once clients have left, SIGQUIT exits at once,\n"
+		     "SIGUSR1 pauses and SIGUSR2 resumes.\n"
+		     "\n"
+		     "Example config: etc/weir.ini; every key: doc/config.md.\n");
 }
 
 static void version(void)
@@ -69,9 +68,12 @@ static void version(void)
 static struct options parse_args(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "daemon", no_argument, NULL, 'd' },  { "quiet", no_argument, NULL, 'q' },
-		{ "verbose", no_argument, NULL, 'v' }, { "user", required_argument, NULL, 'u' },
-		{ "version", no_argument, NULL, 'V' }, { "help", no_argument, NULL, 'h' },
+		{ "daemon", no_argument, NULL, 'd' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct options o = { 0 };
@@ -79,18 +81,32 @@ static struct options parse_args(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "dqvu:Vh", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'd': o.daemon = true; break;
-		case 'q': o.quiet = true; break;
-		case 'v': o.verbose++; break;
-		case 'u': o.user = optarg; break;
-		case 'V': version(); exit(0);
-		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); exit(1);
+		case 'd':
+			o.daemon = true;
+			break;
+		case 'q':
+			o.quiet = true;
+			break;
+		case 'v':
+			o.verbose++;
+			break;
+		case 'u':
+			o.user = optarg;
+			break;
+		case 'V':
+			version();
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(1);
 		}
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "weir: %s\n", optind >= argc ? "no configuration file specified"
-							     : "too many arguments");
+		fprintf(stderr, "weir: %s\n",
+			optind >= argc ? "no configuration file specified" : "too many arguments");
 		usage(stderr);
 		exit(1);
 	}

@@ -14,7 +14,7 @@
 #include "wire.h"
 
 static const char *const always_tracked[] = {
-	"client_encoding", "DateStyle", "TimeZone", "standard_conforming_strings",
+	"client_encoding",  "DateStyle", "TimeZone", "standard_conforming_strings",
 	"application_name",
 };
 
@@ -127,8 +127,7 @@ int params_build_set(const struct param_names *pn, const struct param_values *wa
 	return (int)pos;
 }
 
-bool params_parse_status(const uint8_t *body, uint32_t len, const char **name,
-			 const char **value)
+bool params_parse_status(const uint8_t *body, uint32_t len, const char **name, const char **value)
 {
 	struct wire_reader r;
 

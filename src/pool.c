@@ -22,8 +22,8 @@ const char *const client_state_names[CL_STATE_COUNT] = {
 };
 
 const char *const server_state_names[SV_STATE_COUNT] = {
-	[SV_LOGIN] = "new",   [SV_IDLE] = "idle",     [SV_ACTIVE] = "active",
-	[SV_USED] = "used",   [SV_TESTED] = "tested", [SV_CLOSED] = "closed",
+	[SV_LOGIN] = "new", [SV_IDLE] = "idle",	    [SV_ACTIVE] = "active",
+	[SV_USED] = "used", [SV_TESTED] = "tested", [SV_CLOSED] = "closed",
 };
 
 struct pool *pool_create(struct registry *reg, struct database *db, struct user *user)

@@ -14,8 +14,7 @@
 #include "pool.h"
 #include "registry.h"
 
-struct registry *registry_create(struct config *cfg, struct auth_file *auth,
-				 const char *conffile)
+struct registry *registry_create(struct config *cfg, struct auth_file *auth, const char *conffile)
 {
 	struct registry *reg = xcalloc(1, sizeof(*reg));
 

@@ -88,7 +88,12 @@ static void skip_bytes(struct conn *c)
 	c->pkt_skip -= take;
 }
 
-enum scan_result { SCAN_MORE, SCAN_FLUSH, SCAN_STOP, SCAN_CLOSED };
+enum scan_result {
+	SCAN_MORE,
+	SCAN_FLUSH,
+	SCAN_STOP,
+	SCAN_CLOSED
+};
 
 static enum scan_result scan_message(struct conn *c)
 {
@@ -119,7 +124,8 @@ static enum scan_result scan_message(struct conn *c)
 		}
 		return SCAN_MORE;
 	case RELAY_NEED_ALL:
-		if (complete || !iobuf_reserve(&c->worker->bufs, &c->buf, total, max_packet(c) + 1)) {
+		if (complete ||
+		    !iobuf_reserve(&c->worker->bufs, &c->buf, total, max_packet(c) + 1)) {
 			c->ops->on_protocol_error(c, "message too large to inspect");
 			return SCAN_CLOSED;
 		}

@@ -22,7 +22,7 @@
 #include "wire.h"
 #include "worker.h"
 
-#define AUTH_MSG_MAX 1024
+#define AUTH_MSG_MAX  1024
 #define LOGIN_MSG_MAX (1u << 20)
 
 static void login_failed(struct server *server, const char *sqlstate, const char *message)
@@ -168,8 +168,7 @@ static bool send_msg(struct server *server, struct wire_builder *b)
 	return false;
 }
 
-static void answer_password(struct server *server, enum wire_auth_code code,
-			    struct wire_reader *r)
+static void answer_password(struct server *server, enum wire_auth_code code, struct wire_reader *r)
 {
 	struct server_creds c = find_creds(server);
 	char md5[MD5_PASSWD_LEN + 1];
@@ -233,7 +232,8 @@ static void sasl_continue(struct server *server, struct wire_reader *r)
 
 	if (!c.password) {
 		if (!c.scram || !auth_scram_parse_verifier(c.scram, &keys)) {
-			login_failed(server, "28P01", "no password or SCRAM keys for the server user");
+			login_failed(server, "28P01",
+				     "no password or SCRAM keys for the server user");
 			return;
 		}
 		creds.keys = &keys;
@@ -361,7 +361,8 @@ void server_login_on_data(struct server *server)
 	while (server->state == SV_LOGIN && !server->conn.closed &&
 	       (r = relay_next_message(&server->conn, LOGIN_MSG_MAX, &msg, &total)) != 0) {
 		if (r < 0) {
-			login_failed(server, "08P01", "invalid packet from the server during login");
+			login_failed(server, "08P01",
+				     "invalid packet from the server during login");
 			return;
 		}
 		relay_consume(&server->conn, total);

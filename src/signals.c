@@ -45,10 +45,13 @@ bool weir_reload(struct worker *w)
 	registry_apply(reg, cfg, auth);
 	dns_set_ttls(w->dns, cfg->dns_max_ttl, cfg->dns_nxdomain_ttl);
 	{
-		struct log_settings ls = { .logfile = cfg->logfile, .syslog = cfg->syslog,
+		struct log_settings ls = { .logfile = cfg->logfile,
+					   .syslog = cfg->syslog,
 					   .syslog_ident = cfg->syslog_ident,
-					   .syslog_facility = syslog_facility_name(cfg->syslog_facility),
-					   .quiet = log_is_quiet(), .verbose = cfg->verbose };
+					   .syslog_facility =
+					       syslog_facility_name(cfg->syslog_facility),
+					   .quiet = log_is_quiet(),
+					   .verbose = cfg->verbose };
 
 		if (!log_configure(&ls))
 			log_error("cannot reopen logfile \"%s\"", cfg->logfile);

@@ -207,8 +207,7 @@ bool wire_parse_error(const void *body, size_t len, struct wire_error_fields *ou
 	return true;
 }
 
-bool wire_next_message(struct wire_reader *r, uint8_t *type, const uint8_t **body,
-		       uint32_t *len)
+bool wire_next_message(struct wire_reader *r, uint8_t *type, const uint8_t **body, uint32_t *len)
 {
 	uint32_t n;
 

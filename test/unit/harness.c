@@ -39,8 +39,9 @@ void harness_fail(const char *file, int line, const char *what)
 int main(int argc, char **argv)
 {
 	const char *filter = argc > 1 ? argv[1] : NULL;
-	const struct log_settings quiet = { .logfile = "", .quiet = true, .syslog_ident = "weir",
-					    .syslog_facility = "daemon" };
+	const struct log_settings quiet = {
+		.logfile = "", .quiet = true, .syslog_ident = "weir", .syslog_facility = "daemon"
+	};
 	int passed = 0, failed = 0, n = 0;
 
 	if (!log_configure(&quiet))

@@ -395,8 +395,7 @@ TEST(wire_session_messages_bytes)
 TEST(wire_negotiate_protocol_bytes)
 {
 	static const char *const opts[] = { "_pq_.foo", "_pq_.bar" };
-	static const uint8_t expected[] =
-		"v\0\0\0\x1e\0\x03\0\0\0\0\0\x02_pq_.foo\0_pq_.bar\0";
+	static const uint8_t expected[] = "v\0\0\0\x1e\0\x03\0\0\0\0\0\x02_pq_.foo\0_pq_.bar\0";
 	uint8_t buf[64];
 	struct wire_builder b;
 
