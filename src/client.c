@@ -77,6 +77,8 @@ static enum relay_action client_on_message(struct conn *c, uint8_t type, const u
 			conn_want_read(c, false);
 			return RELAY_STOP;
 		}
+		if (client->server->setting_params)
+			return RELAY_STOP;
 	}
 	if (type == 'Q' || type == 'S' || type == 'F')
 		client->server->expect_rfq++;
@@ -317,6 +319,7 @@ void client_welcome(struct client *client)
 
 void client_resume(struct client *client)
 {
+	conn_want_read(&client->conn, true);
 	if (client->conn.buf && iobuf_unscanned(client->conn.buf) > 0)
 		relay_process(&client->conn);
 }
@@ -328,9 +331,11 @@ void client_link(struct client *client, struct server *server)
 	client->conn.peer = &server->conn;
 	server->conn.peer = &client->conn;
 	conn_want_read(&server->conn, true);
-	conn_want_read(&client->conn, true);
-	if (!server_sync_params(server))
-		client_resume(client);
+	if (server_sync_params(server)) {
+		conn_want_read(&client->conn, false);
+		return;
+	}
+	client_resume(client);
 }
 
 void client_free(struct client *client)

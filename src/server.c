@@ -54,41 +54,6 @@ void server_set_state(struct server *server, enum server_state state)
 	list_append(&pool->servers[state], &server->node);
 }
 
-/* Maintenance replies (reset or check query): consumed until ReadyForQuery. */
-static void on_maintenance_data(struct server *server)
-{
-	const uint8_t *msg;
-	uint32_t total;
-	int r;
-
-	while ((r = relay_next_message(&server->conn, 65536, &msg, &total)) == 1) {
-		uint8_t type = msg[0];
-
-		relay_consume(&server->conn, total);
-		if (type == 'E') {
-			server_close(server, "server reset or check query failed");
-			return;
-		}
-		if (type == 'Z') {
-			server->expect_rfq = 0;
-			server->ready = true;
-			server->tx_status = total == 6 ? (char)msg[5] : 'E';
-			server_set_state(server, server->tx_status == 'I' ? SV_IDLE : SV_USED);
-			if (server->state != SV_IDLE) {
-				server_close(server, "server not idle after reset");
-				return;
-			}
-			conn_release_buf_if_empty(&server->conn);
-			pool_schedule(server->pool, server->conn.worker);
-			return;
-		}
-	}
-	if (r < 0)
-		server_close(server, "invalid packet from server");
-	else
-		conn_release_buf_if_empty(&server->conn);
-}
-
 /* A ParameterStatus while linked: the server's value, and the client's wish, changed. */
 static void note_param(struct server *server, const uint8_t *body, uint32_t len)
 {
@@ -105,6 +70,47 @@ static void note_param(struct server *server, const uint8_t *body, uint32_t len)
 		params_set(&server->client->params, idx, value);
 }
 
+/* Maintenance replies (reset or check query): consumed until ReadyForQuery. */
+static void on_maintenance_data(struct server *server)
+{
+	const uint8_t *msg;
+	uint32_t total;
+	int r;
+
+	while ((r = relay_next_message(&server->conn, 65536, &msg, &total)) == 1) {
+		uint8_t type = msg[0];
+
+		relay_consume(&server->conn, total);
+		if (type == 'E') {
+			server_close(server, "server reset or check query failed");
+			return;
+		}
+		if (type == 'S')
+			note_param(server, msg + 5, total - 5);
+		if (type == 'Z') {
+			server->expect_rfq = 0;
+			server->ready = true;
+			server->tx_status = total == 6 ? (char)msg[5] : 'E';
+			server_set_state(server, server->tx_status == 'I' ? SV_IDLE : SV_USED);
+			if (server->state != SV_IDLE) {
+				server_close(server, "server not idle after reset");
+				return;
+			}
+			if (iobuf_unscanned(server->conn.buf) > 0) {
+				server_close(server, "unexpected data after reset");
+				return;
+			}
+			conn_release_buf_if_empty(&server->conn);
+			pool_schedule(server->pool, server->conn.worker);
+			return;
+		}
+	}
+	if (r < 0)
+		server_close(server, "invalid packet from server");
+	else
+		conn_release_buf_if_empty(&server->conn);
+}
+
 static void params_failed(struct server *server, const uint8_t *body, uint32_t len)
 {
 	struct wire_error_fields f;
@@ -114,6 +120,22 @@ static void params_failed(struct server *server, const uint8_t *body, uint32_t l
 		f.message = "malformed error";
 	snprintf(reason, sizeof(reason), "invalid server parameter: %s", f.message);
 	server_close(server, reason);
+}
+
+/* The SET answered: let the client's traffic through, then relay anything already read. */
+static void params_done(struct server *server)
+{
+	struct client *client = server->client;
+
+	server->setting_params = false;
+	server->expect_rfq = 0;
+	server->ready = true;
+	if (client)
+		client_resume(client);
+	if (!server->conn.closed && server->conn.buf && iobuf_unscanned(server->conn.buf) > 0)
+		relay_process(&server->conn);
+	else if (!server->conn.closed)
+		conn_release_buf_if_empty(&server->conn);
 }
 
 /* Replies to the SET of server_sync_params(): consumed; ParameterStatus noted. */
@@ -132,12 +154,7 @@ static void on_params_data(struct server *server)
 		if (msg[0] == 'S')
 			note_param(server, msg + 5, total - 5);
 		if (msg[0] == 'Z') {
-			server->setting_params = false;
-			server->expect_rfq = 0;
-			server->ready = true;
-			conn_release_buf_if_empty(&server->conn);
-			if (server->client)
-				client_resume(server->client);
+			params_done(server);
 			return;
 		}
 	}
