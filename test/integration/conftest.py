@@ -22,7 +22,7 @@ import hashlib
 import hmac
 import os
 import pwd
-import re
+import random
 import resource
 import secrets
 import shutil
@@ -67,10 +67,22 @@ for _var in [v for v in os.environ if v.startswith("PG")]:
 os.environ.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
 os.environ.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
 
-# Children inherit the limit: weir serves 1,000+ clients in one test, and so does this process.
-_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-if _hard == resource.RLIM_INFINITY or _hard > _soft:
-    resource.setrlimit(resource.RLIMIT_NOFILE, (_hard, _hard))
+
+def _raise_open_files_limit(want=20000):
+    """weir serves 1,000+ clients in one test, and so does this process; children inherit
+    the limit. Root may raise the hard limit too."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+            return
+        except (ValueError, OSError):
+            pass
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+_raise_open_files_limit()
 
 
 # ---------------------------------------------------------------------------------------
@@ -95,11 +107,31 @@ def wait_until(predicate, timeout, what, interval=0.05):
         time.sleep(interval)
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_PORT_RANGE = (12000, max(_ephemeral_low(), 13000))
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that can be bound right now. It is taken below the kernel's
+    ephemeral range, so that no outgoing connection (the tests open thousands) can take it
+    before the server binds it."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(*_PORT_RANGE)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free TCP port found")
 
 
 def port_accepts(port, host="127.0.0.1"):
