@@ -49,6 +49,11 @@ struct conn_ops {
 	void (*on_protocol_error)(struct conn *c, const char *reason);
 	/* A non-blocking connect finished; err is 0 or an errno value. NULL for clients. */
 	void (*on_connected)(struct conn *c, int err);
+	/*
+	 * The connection set `hold` while scanning: everything approved is now sent, and
+	 * scanning stopped there. NULL for kinds that never hold.
+	 */
+	void (*on_flushed)(struct conn *c);
 	/* Writes the log tag ("C-12 db/user@addr:port") into buf. */
 	void (*tag)(const struct conn *c, char *buf, size_t len);
 };
@@ -68,6 +73,7 @@ struct conn {
 	bool closed;	     /* close requested; freed after the loop iteration */
 	bool connecting;     /* non-blocking connect in progress: queue, do not write */
 	bool processing;     /* inside relay_process(): guards against re-entry */
+	bool hold;	     /* scan no further until approved bytes are sent (on_flushed) */
 	struct iobuf *buf;   /* owned: data received from this socket, NULL when idle */
 	struct iobuf *out;   /* owned: weir's own bytes for this socket, NULL when empty */
 	struct conn *peer;   /* borrowed: the linked connection, or NULL */

@@ -56,6 +56,7 @@ struct pool {
 	usec_t last_failure;	      /* monotonic time of that failure */
 	char failed_sqlstate[6];
 	char *failed_message; /* owned */
+	int mode;		/* enum pool_mode in effect: [users] > [databases] > global */
 	usec_t reserve_since; /* when a waiting client first qualified for the reserve */
 };
 
@@ -67,6 +68,11 @@ int pool_size(const struct pool *pool);
 int pool_min_size(const struct pool *pool);
 int pool_reserve_size(const struct pool *pool);
 unsigned pool_server_count(const struct pool *pool);
+/* Recomputes pool->mode from the current config (at creation and after a reload). */
+void pool_update_mode(struct pool *pool);
+
+/* Breaks the link between a client and its server; neither is released or closed. */
+void pool_unlink(struct client *client, struct server *server);
 
 /* Records the ParameterStatus set of a fresh server login as the pool's welcome. */
 void pool_set_welcome(struct pool *pool, const uint8_t *msgs, uint32_t len);

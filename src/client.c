@@ -178,10 +178,7 @@ static void unlink_server(struct client *client)
 {
 	struct server *server = client->server;
 
-	client->server = NULL;
-	server->client = NULL;
-	client->conn.peer = NULL;
-	server->conn.peer = NULL;
+	pool_unlink(client, server);
 	server_release(server);
 }
 

@@ -37,6 +37,7 @@ struct pool *pool_create(struct registry *reg, struct database *db, struct user 
 		list_init(&pool->clients[i]);
 	for (int i = 0; i < SV_STATE_COUNT; i++)
 		list_init(&pool->servers[i]);
+	pool_update_mode(pool);
 	return pool;
 }
 
@@ -56,6 +57,25 @@ static int pick(int user_val, int db_val, int global_val)
 	if (db_val >= 0)
 		return db_val;
 	return global_val;
+}
+
+void pool_update_mode(struct pool *pool)
+{
+	const struct config *cfg = pool->reg->cfg;
+	const struct user_def *ud = config_find_user(cfg, pool->user->name);
+	const struct db_def *dd = pool->db->def;
+
+	pool->mode = pick(ud ? ud->pool_mode : -1, dd ? dd->pool_mode : -1, cfg->pool_mode);
+}
+
+void pool_unlink(struct client *client, struct server *server)
+{
+	client->server = NULL;
+	server->client = NULL;
+	client->conn.peer = NULL;
+	server->conn.peer = NULL;
+	server->conn.paused = false;
+	client->conn.paused = false;
 }
 
 int pool_size(const struct pool *pool)

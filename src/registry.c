@@ -154,6 +154,9 @@ void registry_apply(struct registry *reg, struct config *cfg, struct auth_file *
 	if (reg->auth)
 		auth_file_free(reg->auth);
 	reg->auth = auth;
+	list_for_each_safe(n, t, &reg->pools) {
+		pool_update_mode(list_entry(n, struct pool, node));
+	}
 }
 
 const char *database_server_user(const struct database *db, const char *client_user)

@@ -143,7 +143,7 @@ static enum scan_result scan_message(struct conn *c)
 
 static enum scan_result scan(struct conn *c)
 {
-	while (c->buf && iobuf_unscanned(c->buf) > 0) {
+	while (c->buf && iobuf_unscanned(c->buf) > 0 && !c->hold) {
 		struct iobuf *b = c->buf;
 		enum scan_result r;
 
@@ -208,6 +208,11 @@ static bool process_loop(struct conn *c)
 		if (io == IO_AGAIN)
 			return true;
 		settle_buffer(c);
+		if (c->hold) {
+			c->hold = false;
+			c->ops->on_flushed(c);
+			return !c->closed;
+		}
 		if (r == SCAN_STOP || !c->buf || !c->pkt_skip || iobuf_unscanned(c->buf) == 0)
 			return true;
 	}

@@ -87,6 +87,10 @@ static void on_maintenance_data(struct server *server)
 		}
 		if (type == 'S')
 			note_param(server, msg + 5, total - 5);
+		if (type == 'Z' && server->expect_rfq > 1) {
+			server->expect_rfq--;
+			continue;
+		}
 		if (type == 'Z') {
 			server->expect_rfq = 0;
 			server->ready = true;
@@ -245,9 +249,33 @@ static enum relay_action server_on_message(struct conn *c, uint8_t type, const u
 	if (server->expect_rfq)
 		server->expect_rfq--;
 	server->ready = server->expect_rfq == 0;
-	if (server->client)
-		server->client->tx_status = server->tx_status;
+	if (!server->client)
+		return RELAY_FORWARD;
+	server->client->tx_status = server->tx_status;
+	if (!server->ready || server->pool->mode == POOL_MODE_SESSION)
+		return RELAY_FORWARD;
+	if (server->tx_status == 'I') {
+		c->hold = true;
+	} else if (server->pool->mode == POOL_MODE_STATEMENT) {
+		server_close(server, "transaction blocks not allowed in statement pooling mode");
+		return RELAY_STOP;
+	}
 	return RELAY_FORWARD;
+}
+
+/* Transaction or statement pooling: the ReadyForQuery that ended the work reached the
+ * client, so the server goes back to the pool and the client waits for its next request. */
+static void server_on_flushed(struct conn *c)
+{
+	struct server *server = to_server(c);
+	struct client *client = server->client;
+
+	if (!client)
+		return;
+	pool_unlink(client, server);
+	server_release(server);
+	if (!client->conn.closed)
+		client_resume(client);
 }
 
 static void server_on_eof(struct conn *c, const char *reason)
@@ -272,6 +300,7 @@ static const struct conn_ops server_ops = {
 	.on_eof = server_on_eof,
 	.on_protocol_error = server_on_eof,
 	.on_connected = server_on_connected,
+	.on_flushed = server_on_flushed,
 	.tag = server_tag,
 };
 
@@ -296,10 +325,7 @@ static void unlink_client(struct server *server, const char *reason)
 {
 	struct client *client = server->client;
 
-	server->client = NULL;
-	client->server = NULL;
-	client->conn.peer = NULL;
-	server->conn.peer = NULL;
+	pool_unlink(client, server);
 	client_close(client, "08P01", "%s", reason);
 }
 
@@ -333,13 +359,11 @@ void server_run_maintenance(struct server *server, const char *sql)
 	struct wire_builder b;
 
 	wire_builder_init(&b, buf, sizeof(buf));
-	if (strcmp(sql, "<empty>") == 0)
-		wire_query(&b, "");
-	else
-		wire_query(&b, sql);
+	wire_query(&b, strcmp(sql, "<empty>") == 0 ? "" : sql);
 	server->ready = false;
-	server->expect_rfq = 1;
-	server_set_state(server, SV_TESTED);
+	server->expect_rfq++;
+	if (server->state != SV_TESTED)
+		server_set_state(server, SV_TESTED);
 	if (!wire_builder_ok(&b) || !conn_send(&server->conn, buf, b.len)) {
 		server_close(server, "cannot send the reset or check query");
 		return;
@@ -347,12 +371,19 @@ void server_run_maintenance(struct server *server, const char *sql)
 	conn_want_read(&server->conn, true);
 }
 
-static bool server_is_clean(const struct server *server)
+/* Every request answered and nothing half-sent: the server can be reused (after ROLLBACK). */
+static bool server_is_settled(const struct server *server)
 {
 	const struct iobuf *b = server->conn.buf;
 
-	return server->ready && server->tx_status == 'I' && server->conn.pkt_remain == 0 &&
-	       (!b || iobuf_unscanned(b) == 0);
+	return server->ready && server->expect_rfq == 0 && server->conn.pkt_remain == 0 &&
+	       !server->setting_params && (!b || iobuf_unscanned(b) == 0);
+}
+
+static bool wants_reset(const struct server *server, const struct config *cfg)
+{
+	return cfg->server_reset_query[0] &&
+	       (server->pool->mode == POOL_MODE_SESSION || cfg->server_reset_query_always);
 }
 
 void server_release(struct server *server)
@@ -361,8 +392,7 @@ void server_release(struct server *server)
 
 	if (server->conn.closed)
 		return;
-	server->conn.paused = false;
-	if (!server_is_clean(server)) {
+	if (!server_is_settled(server)) {
 		server_close(server, "client disconnect while server was not ready");
 		return;
 	}
@@ -375,10 +405,12 @@ void server_release(struct server *server)
 		server_close(server, "obsolete connection");
 		return;
 	}
-	if (cfg->server_reset_query[0]) {
+	if (server->tx_status != 'I')
+		server_run_maintenance(server, "ROLLBACK");
+	if (!server->conn.closed && wants_reset(server, cfg))
 		server_run_maintenance(server, cfg->server_reset_query);
+	if (server->conn.closed || server->state == SV_TESTED)
 		return;
-	}
 	server_set_state(server, SV_IDLE);
 	pool_schedule(server->pool, server->conn.worker);
 }
