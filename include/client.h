@@ -33,6 +33,7 @@ struct client {
 	struct conn conn;
 	enum client_state state;
 	struct list_node node;	 /* on the list of its state */
+	struct list_node cancel_node; /* in registry.cancels once logged in */
 	struct pool *pool;	 /* borrowed; NULL before login */
 	struct database *db;	 /* borrowed; NULL if the database does not exist */
 	struct user *login_user; /* borrowed: the user the client authenticated as */
@@ -72,6 +73,12 @@ bool client_send_error(struct client *client, const char *severity, const char *
 
 /* Finishes login: AuthenticationOk, welcome, BackendKeyData, ReadyForQuery. */
 void client_welcome(struct client *client);
+
+/*
+ * A cancel request for a client queued for a server: it leaves the queue and its pending
+ * requests are answered with 57014, as PostgreSQL answers a canceled query.
+ */
+void client_cancel_wait(struct client *client);
 
 /* Relays what the client sent while it had no usable server. */
 void client_resume(struct client *client);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "auth_scram.h"
+#include "cancel.h"
 #include "common.h"
 #include "list.h"
 #include "params.h"
@@ -53,6 +54,7 @@ struct registry {
 	bool paused;
 	uint8_t mock_secret[32];    /* per process: salts of mock SCRAM exchanges */
 	struct param_names tracked; /* tracked parameters, fixed at start */
+	struct cancel_table cancels; /* clients by cancel key */
 	char *conffile;		    /* owned: path for reload */
 };
 

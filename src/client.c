@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "client.h"
+#include "cancel.h"
 #include "config.h"
 #include "iobuf.h"
 #include "log.h"
@@ -128,6 +129,7 @@ void client_accept(struct worker *w, int fd, const struct sockaddr *sa, bool uni
 		sock_tune_tcp(fd, &o);
 	}
 	list_node_init(&client->node);
+	list_node_init(&client->cancel_node);
 	client->state = CL_LOGIN;
 	client->login_start = now_usec();
 	client->tx_status = 'I';
@@ -230,6 +232,7 @@ void client_close(struct client *client, const char *sqlstate, const char *fmt, 
 	client->conn.closed = true;
 	if (client->server)
 		unlink_server(client);
+	cancel_unregister(&client->conn.worker->reg->cancels, client);
 	forget_counts(client);
 	conn_shutdown(&client->conn);
 	client_set_state(client, CL_CLOSED);
@@ -292,13 +295,11 @@ void client_welcome(struct client *client)
 	struct wire_builder b;
 	bool sent;
 
-	if (RAND_bytes((unsigned char *)&client->cancel_pid, 4) != 1 ||
-	    RAND_bytes((unsigned char *)&client->cancel_key, 4) != 1) {
+	if (!cancel_register(&client->conn.worker->reg->cancels, client)) {
 		free(buf);
 		client_close(client, "08P01", "cannot generate a cancel key");
 		return;
 	}
-	client->cancel_pid &= 0x7fffffffu;
 	wire_builder_init(&b, buf, cap);
 	build_welcome(client, &b);
 	sent = wire_builder_ok(&b) && conn_send(&client->conn, buf, b.len);
@@ -312,6 +313,44 @@ void client_welcome(struct client *client)
 	log_login(client);
 	conn_want_read(&client->conn, true);
 	client_resume(client);
+}
+
+/* Requests (Query, Sync, FunctionCall) in the unscanned bytes; -1 if a message is partial. */
+static int pending_requests(const struct client *client)
+{
+	const struct iobuf *b = client->conn.buf;
+	struct wire_reader r;
+	const uint8_t *body;
+	uint32_t len;
+	uint8_t type;
+	int n = 0;
+
+	if (!b || client->conn.pkt_remain)
+		return b ? -1 : 0;
+	wire_reader_init(&r, b->data + b->scan_pos, iobuf_unscanned(b));
+	while (wire_next_message(&r, &type, &body, &len))
+		n += type == 'Q' || type == 'S' || type == 'F';
+	return wire_reader_ok(&r) ? n : -1;
+}
+
+void client_cancel_wait(struct client *client)
+{
+	int n = pending_requests(client);
+	uint8_t rfq[8];
+	struct wire_builder b;
+
+	if (n < 0)
+		return;
+	client->conn.buf->scan_pos = client->conn.buf->send_pos = client->conn.buf->recv_pos;
+	conn_release_buf_if_empty(&client->conn);
+	client_set_state(client, CL_ACTIVE);
+	wire_builder_init(&b, rfq, sizeof(rfq));
+	wire_ready_for_query(&b, 'I');
+	(void)client_send_error(client, "ERROR", "57014", "canceling statement due to user request");
+	for (int i = 0; i < n; i++)
+		if (!conn_send(&client->conn, rfq, b.len))
+			break;
+	conn_want_read(&client->conn, true);
 }
 
 void client_resume(struct client *client)

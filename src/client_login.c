@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cancel.h"
 #include "client.h"
 #include "config.h"
 #include "iobuf.h"
@@ -245,9 +246,11 @@ static bool handle_untyped(struct client *client, const uint8_t *pkt, uint32_t l
 	if (code == WIRE_SSL_CODE || code == WIRE_GSSENC_CODE)
 		return answer_byte(client, 'N');
 	if (code == WIRE_CANCEL_CODE) {
-		client_close(client, NULL,
-			     len == 16 ? "cancel request for unknown key"
-				       : "invalid cancel request");
+		uint32_t pid = wire_get_u32(&r), key = wire_get_u32(&r);
+
+		if (len == 16)
+			cancel_handle(client->conn.worker, pid, key);
+		client_close(client, NULL, len == 16 ? "cancel request" : "invalid cancel request");
 		return false;
 	}
 	if ((code >> 16) != 3) {

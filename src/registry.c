@@ -27,6 +27,7 @@ struct registry *registry_create(struct config *cfg, struct auth_file *auth, con
 	list_init(&reg->users);
 	list_init(&reg->pools);
 	params_init_names(&reg->tracked, cfg->track_extra_parameters);
+	cancel_table_init(&reg->cancels);
 	return reg;
 }
 
@@ -61,6 +62,7 @@ void registry_free(struct registry *reg)
 	if (reg->auth)
 		auth_file_free(reg->auth);
 	params_free_names(&reg->tracked);
+	cancel_table_free(&reg->cancels);
 	free(reg->conffile);
 	free(reg);
 }

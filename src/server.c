@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <string.h>
 
+#include "cancel.h"
 #include "client.h"
 #include "config.h"
 #include "iobuf.h"
@@ -311,6 +312,7 @@ struct server *server_launch(struct pool *pool, struct worker *w)
 	conn_init(&server->conn, w, CONN_SERVER, &server_ops, -1);
 	list_node_init(&server->node);
 	list_node_init(&server->dns.node);
+	list_init(&server->cancels);
 	server->pool = pool;
 	server->state = SV_LOGIN;
 	server->created = server->login_start = now_usec();
@@ -344,6 +346,7 @@ void server_close(struct server *server, const char *reason)
 		unlink_client(server, reason);
 	if (server->state == SV_LOGIN && server->phase == SLOGIN_RESOLVING)
 		dns_cancel(&server->dns);
+	cancel_detach_server(server);
 	if (server->state != SV_LOGIN && server->conn.fd >= 0 && !server->conn.out)
 		(void)send(server->conn.fd, terminate, sizeof(terminate), MSG_NOSIGNAL);
 	server->pool->db->server_count--;
@@ -401,6 +404,11 @@ void server_release(struct server *server)
 		conn_release_buf_if_empty(&server->conn);
 	}
 	conn_update_events(&server->conn);
+	if (!list_empty(&server->cancels)) {
+		if (server->state != SV_USED)
+			server_set_state(server, SV_USED);
+		return;
+	}
 	if (server->close_needed) {
 		server_close(server, "obsolete connection");
 		return;

@@ -71,6 +71,8 @@ static void connect_to(struct server *server, const struct sockaddr *sa, socklen
 	}
 	conn_bind_fd(&server->conn, fd);
 	conn_set_addr(&server->conn, sa);
+	memcpy(&server->addr, sa, len);
+	server->addr_len = len;
 	if (sa->sa_family != AF_UNIX) {
 		struct sock_tcp_opts o = { .keepalive = cfg->tcp_keepalive,
 					   .keepcnt = cfg->tcp_keepcnt,
