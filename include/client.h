@@ -32,12 +32,12 @@ enum client_login_phase {
 struct client {
 	struct conn conn;
 	enum client_state state;
-	struct list_node node;	 /* on the list of its state */
+	struct list_node node;	      /* on the list of its state */
 	struct list_node cancel_node; /* in registry.cancels once logged in */
-	struct pool *pool;	 /* borrowed; NULL before login */
-	struct database *db;	 /* borrowed; NULL if the database does not exist */
-	struct user *login_user; /* borrowed: the user the client authenticated as */
-	struct server *server;	 /* borrowed: linked server or NULL */
+	struct pool *pool;	      /* borrowed; NULL before login */
+	struct database *db;	      /* borrowed; NULL if the database does not exist */
+	struct user *login_user;      /* borrowed: the user the client authenticated as */
+	struct server *server;	      /* borrowed: linked server or NULL */
 	enum client_login_phase phase;
 	char *user_name;	    /* owned */
 	char *db_name;		    /* owned */

@@ -56,7 +56,7 @@ struct pool {
 	usec_t last_failure;	      /* monotonic time of that failure */
 	char failed_sqlstate[6];
 	char *failed_message; /* owned */
-	int mode;		/* enum pool_mode in effect: [users] > [databases] > global */
+	int mode;	      /* enum pool_mode in effect: [users] > [databases] > global */
 	usec_t reserve_since; /* when a waiting client first qualified for the reserve */
 };
 

@@ -52,10 +52,10 @@ struct registry {
 	struct list_head users;
 	struct list_head pools;
 	bool paused;
-	uint8_t mock_secret[32];    /* per process: salts of mock SCRAM exchanges */
-	struct param_names tracked; /* tracked parameters, fixed at start */
+	uint8_t mock_secret[32];     /* per process: salts of mock SCRAM exchanges */
+	struct param_names tracked;  /* tracked parameters, fixed at start */
 	struct cancel_table cancels; /* clients by cancel key */
-	char *conffile;		    /* owned: path for reload */
+	char *conffile;		     /* owned: path for reload */
 };
 
 struct registry *registry_create(struct config *cfg, struct auth_file *auth, const char *conffile);

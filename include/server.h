@@ -38,7 +38,7 @@ struct server {
 	uint32_t params_len;
 	struct param_values params_now; /* tracked values as PostgreSQL last reported them */
 	bool setting_params;		/* a SET for the linked client's values is running */
-	struct sockaddr_storage addr; /* where it is connected, for cancel requests */
+	struct sockaddr_storage addr;	/* where it is connected, for cancel requests */
 	socklen_t addr_len;
 	struct list_head cancels; /* cancel requests in flight for it (cancel.c) */
 	uint32_t backend_pid;

@@ -27,10 +27,10 @@
 #define CANCEL_MIN_BUCKETS 64
 
 struct cancel_req {
-	struct list_node node;	/* on target->cancels */
-	struct server *target;	/* borrowed; NULL once the target is gone */
-	struct event *ev;	/* owned */
-	struct worker *worker;	/* borrowed */
+	struct list_node node; /* on target->cancels */
+	struct server *target; /* borrowed; NULL once the target is gone */
+	struct event *ev;      /* owned */
+	struct worker *worker; /* borrowed */
 	int fd;
 	uint8_t pkt[16];
 	bool sent;
@@ -160,7 +160,8 @@ static void on_req_event(evutil_socket_t fd, short what, void *arg)
 	}
 	if (!req->sent) {
 		if (sock_connect_error(fd) != 0 ||
-		    send(fd, req->pkt, sizeof(req->pkt), MSG_NOSIGNAL) != (ssize_t)sizeof(req->pkt)) {
+		    send(fd, req->pkt, sizeof(req->pkt), MSG_NOSIGNAL) !=
+			(ssize_t)sizeof(req->pkt)) {
 			req_done(req);
 			return;
 		}

@@ -346,7 +346,8 @@ void client_cancel_wait(struct client *client)
 	client_set_state(client, CL_ACTIVE);
 	wire_builder_init(&b, rfq, sizeof(rfq));
 	wire_ready_for_query(&b, 'I');
-	(void)client_send_error(client, "ERROR", "57014", "canceling statement due to user request");
+	(void)client_send_error(client, "ERROR", "57014",
+				"canceling statement due to user request");
 	for (int i = 0; i < n; i++)
 		if (!conn_send(&client->conn, rfq, b.len))
 			break;
