@@ -50,6 +50,8 @@ struct client {
 	uint32_t cancel_key;
 	usec_t request_time; /* monotonic: when it last asked for a server */
 	usec_t login_start;  /* monotonic */
+	usec_t last_request; /* monotonic: start of its last request */
+	bool wait_notified;  /* got the query_wait_notify NOTICE for this wait */
 	char tx_status;	     /* from the last ReadyForQuery: 'I', 'T' or 'E' */
 };
 
@@ -70,6 +72,9 @@ void client_close(struct client *client, const char *sqlstate, const char *fmt, 
 /* Sends a non-fatal ErrorResponse + nothing else (the caller decides what follows). */
 bool client_send_error(struct client *client, const char *severity, const char *sqlstate,
 		       const char *message);
+
+/* Sends a NoticeResponse (severity NOTICE). */
+void client_send_notice(struct client *client, const char *message);
 
 /* Finishes login: AuthenticationOk, welcome, BackendKeyData, ReadyForQuery. */
 void client_welcome(struct client *client);

@@ -47,9 +47,12 @@ struct server {
 	bool ready;	     /* every request answered by a ReadyForQuery */
 	unsigned expect_rfq; /* Query, Sync and FunctionCall messages not yet answered */
 	bool close_needed;
-	usec_t login_start; /* monotonic */
-	usec_t idle_since;  /* monotonic: when it last became idle */
-	usec_t created;	    /* monotonic */
+	usec_t login_start;   /* monotonic */
+	usec_t request_start; /* monotonic: when it last went from ready to busy */
+	usec_t xact_start;    /* monotonic: when the current transaction began */
+	usec_t ready_since;   /* monotonic: last ReadyForQuery */
+	usec_t idle_since;    /* monotonic: when it last became idle */
+	usec_t created;	      /* monotonic */
 };
 
 /* Starts a new server connection for pool on worker w (state SV_LOGIN). */

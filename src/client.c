@@ -62,6 +62,17 @@ static void client_on_data(struct conn *c)
 		conn_want_read(c, false);
 }
 
+/* The server goes from ready to busy: the clocks of the request timeouts start. */
+static void note_request_start(struct client *client, struct server *server)
+{
+	usec_t now = now_usec();
+
+	client->last_request = now;
+	server->request_start = now;
+	if (server->tx_status == 'I')
+		server->xact_start = now;
+}
+
 static enum relay_action client_on_message(struct conn *c, uint8_t type, const uint8_t *msg,
 					   uint32_t total, bool complete)
 {
@@ -81,6 +92,8 @@ static enum relay_action client_on_message(struct conn *c, uint8_t type, const u
 		if (client->server->setting_params)
 			return RELAY_STOP;
 	}
+	if (client->server->ready)
+		note_request_start(client, client->server);
 	if (type == 'Q' || type == 'S' || type == 'F')
 		client->server->expect_rfq++;
 	client->server->ready = false;
@@ -174,6 +187,17 @@ bool client_send_error(struct client *client, const char *severity, const char *
 		wire_error(&b, severity, sqlstate, "error message too long");
 	}
 	return conn_send(&client->conn, buf, b.len);
+}
+
+void client_send_notice(struct client *client, const char *message)
+{
+	uint8_t buf[512];
+	struct wire_builder b;
+
+	wire_builder_init(&b, buf, sizeof(buf));
+	wire_notice(&b, message);
+	if (wire_builder_ok(&b) && !conn_send(&client->conn, buf, b.len))
+		log_debug("cannot send a notice to client %u", client->conn.id);
 }
 
 static void unlink_server(struct client *client)
@@ -309,6 +333,7 @@ void client_welcome(struct client *client)
 		return;
 	}
 	client->phase = LOGIN_DONE;
+	client->last_request = now_usec();
 	client_set_state(client, CL_ACTIVE);
 	log_login(client);
 	conn_want_read(&client->conn, true);

@@ -68,6 +68,85 @@ static void check_waiting(struct pool *pool, struct worker *w, usec_t now)
 		pool_schedule(pool, w);
 }
 
+/* The request timeouts of a pool: [users] overrides the global value. */
+struct request_limits {
+	usec_t query, idle_xact, xact, client_idle;
+};
+
+static usec_t user_or_global(usec_t user_val, usec_t global_val)
+{
+	return user_val != USEC_UNSET ? user_val : global_val;
+}
+
+static struct request_limits request_limits(const struct pool *pool, const struct config *cfg)
+{
+	const struct user_def *ud = config_find_user(cfg, pool->user->name);
+	struct request_limits l = { cfg->query_timeout, cfg->idle_transaction_timeout,
+				    cfg->transaction_timeout, cfg->client_idle_timeout };
+
+	if (ud) {
+		l.query = user_or_global(ud->query_timeout, l.query);
+		l.idle_xact = user_or_global(ud->idle_transaction_timeout, l.idle_xact);
+		l.xact = user_or_global(ud->transaction_timeout, l.xact);
+		l.client_idle = user_or_global(ud->client_idle_timeout, l.client_idle);
+	}
+	return l;
+}
+
+/* Which limit, if any, a logged-in client has run past. */
+static const char *overdue(const struct client *client, const struct request_limits *l, usec_t now)
+{
+	const struct server *s = client->server;
+	bool idle = !s || (s->ready && s->tx_status == 'I');
+
+	if (idle)
+		return expired(client->last_request, l->client_idle, now) ? "client_idle_timeout"
+									  : NULL;
+	if (!s->ready && expired(s->request_start, l->query, now))
+		return "query timeout";
+	if (expired(s->xact_start, l->xact, now))
+		return "transaction timeout";
+	if (s->ready && expired(s->ready_since, l->idle_xact, now))
+		return "idle transaction timeout";
+	return NULL;
+}
+
+static void check_active(struct pool *pool, const struct config *cfg, usec_t now)
+{
+	struct request_limits l = request_limits(pool, cfg);
+	struct list_node *n, *t;
+
+	if (!l.query && !l.idle_xact && !l.xact && !l.client_idle)
+		return;
+	list_for_each_safe(n, t, &pool->clients[CL_ACTIVE]) {
+		struct client *client = list_entry(n, struct client, node);
+		const char *why = overdue(client, &l, now);
+
+		if (why)
+			client_close(client, "08P01", "%s", why);
+	}
+}
+
+/* NOTICE once to clients queued longer than query_wait_notify (oldest first). */
+static void notify_waiting(struct pool *pool, const struct config *cfg, usec_t now)
+{
+	struct list_node *n, *t;
+
+	if (!cfg->query_wait_notify)
+		return;
+	list_for_each_safe(n, t, &pool->clients[CL_WAITING]) {
+		struct client *client = list_entry(n, struct client, node);
+
+		if (!expired(client->request_time, cfg->query_wait_notify + 1, now))
+			break;
+		if (!client->wait_notified) {
+			client->wait_notified = true;
+			client_send_notice(client, "No server connection available in postgres "
+						   "backend, client being queued");
+		}
+	}
+}
+
 static usec_t lifetime(const struct pool *pool, const struct config *cfg)
 {
 	const struct db_def *dd = pool->db->def;
@@ -145,7 +224,9 @@ void janitor_run(struct worker *w)
 		struct pool *pool = list_entry(n, struct pool, node);
 
 		check_logins(&pool->clients[CL_WAIT_WELCOME], cfg->client_login_timeout, now);
+		notify_waiting(pool, cfg, now);
 		check_waiting(pool, w, now);
+		check_active(pool, cfg, now);
 		check_servers(pool, cfg, now);
 		fill_min_pool(pool, w);
 	}

@@ -227,6 +227,7 @@ bool pool_request_server(struct pool *pool, struct client *client)
 	struct server *server = w->reg->paused ? NULL : take_idle(pool);
 
 	client->request_time = now_usec();
+	client->wait_notified = false;
 	if (server) {
 		link_pair(client, server);
 		return true;

@@ -250,9 +250,16 @@ static enum relay_action server_on_message(struct conn *c, uint8_t type, const u
 	if (server->expect_rfq)
 		server->expect_rfq--;
 	server->ready = server->expect_rfq == 0;
+	if (server->ready)
+		server->ready_since = now_usec();
 	if (!server->client)
 		return RELAY_FORWARD;
 	server->client->tx_status = server->tx_status;
+	if (server->ready && server->pool->mode == POOL_MODE_SESSION && server->close_needed &&
+	    server->tx_status == 'I' && server->conn.worker->reg->cfg->server_fast_close) {
+		server_close(server, "server_fast_close");
+		return RELAY_STOP;
+	}
 	if (!server->ready || server->pool->mode == POOL_MODE_SESSION)
 		return RELAY_FORWARD;
 	if (server->tx_status == 'I') {
