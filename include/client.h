@@ -19,6 +19,7 @@ struct server;
 struct database;
 struct user;
 struct auth_entry;
+struct ps_client_map;
 
 /* Sub-phases of CL_LOGIN. */
 enum client_login_phase {
@@ -48,11 +49,13 @@ struct client {
 	struct scram_server scram;
 	uint32_t cancel_pid;
 	uint32_t cancel_key;
-	usec_t request_time; /* monotonic: when it last asked for a server */
-	usec_t login_start;  /* monotonic */
-	usec_t last_request; /* monotonic: start of its last request */
-	bool wait_notified;  /* got the query_wait_notify NOTICE for this wait */
-	char tx_status;	     /* from the last ReadyForQuery: 'I', 'T' or 'E' */
+	usec_t request_time;	  /* monotonic: when it last asked for a server */
+	usec_t login_start;	  /* monotonic */
+	usec_t last_request;	  /* monotonic: start of its last request */
+	bool wait_notified;	  /* got the query_wait_notify NOTICE for this wait */
+	bool skip_to_sync;	  /* an error weir made up: drop messages until Sync */
+	struct ps_client_map *ps; /* owned: its named prepared statements; NULL until one */
+	char tx_status;		  /* from the last ReadyForQuery: 'I', 'T' or 'E' */
 };
 
 /* Accepted socket: creates the client in CL_LOGIN on worker w. */
@@ -92,6 +95,13 @@ void client_resume(struct client *client);
 void client_link(struct client *client, struct server *server);
 
 void client_free(struct client *client);
+
+/* A request went to the server: start its clocks and count the replies owed. */
+void client_note_sent(struct client *client, uint8_t type);
+
+/* Messages when prepared statements are rewritten (client_proto.c). */
+enum relay_action client_proto_message(struct client *client, uint8_t type, const uint8_t *msg,
+				       uint32_t total, bool complete);
 
 /* Login-phase handlers (client_login.c, client_auth.c). */
 void client_login_on_data(struct client *client);

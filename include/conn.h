@@ -26,10 +26,11 @@ enum conn_kind {
 
 /* What the relay does with a message whose header it has just read. */
 enum relay_action {
-	RELAY_FORWARD,	/* pass it on to the peer (streamed if it is larger than the buffer) */
-	RELAY_NEED_ALL, /* call again once the whole message is in the buffer */
-	RELAY_CONSUME,	/* the message was handled; drop it (only for complete messages) */
-	RELAY_STOP,	/* stop scanning: the state changed or the connection is closing */
+	RELAY_FORWARD,	   /* pass it on to the peer (streamed if it is larger than the buffer) */
+	RELAY_NEED_ALL,	   /* call again once the whole message is in the buffer */
+	RELAY_CONSUME,	   /* the message was handled; drop it (only for complete messages) */
+	RELAY_STOP,	   /* stop scanning: the state changed or the connection is closing */
+	RELAY_FLUSH_FIRST, /* send what was approved before it, then call again for it */
 };
 
 struct conn_ops {
@@ -51,9 +52,10 @@ struct conn_ops {
 	void (*on_connected)(struct conn *c, int err);
 	/*
 	 * The connection set `hold` while scanning: everything approved is now sent, and
-	 * scanning stopped there. NULL for kinds that never hold.
+	 * scanning stopped there. Returns true to go on scanning. NULL for kinds that never
+	 * hold.
 	 */
-	void (*on_flushed)(struct conn *c);
+	bool (*on_flushed)(struct conn *c); /* true: go on scanning */
 	/* Writes the log tag ("C-12 db/user@addr:port") into buf. */
 	void (*tag)(const struct conn *c, char *buf, size_t len);
 };

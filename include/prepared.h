@@ -132,15 +132,16 @@ bool ps_server_has(struct ps_server_set *s, const struct ps_stmt *st);
 /*
  * Records st as prepared on the server (the caller has sent, or is sending, its Parse) as
  * the most recently used, taking a reference of its own. If st was already there it is only
- * refreshed. If the set was full, the least recently used statement is removed and stored
- * in *evicted with the set's reference handed to the caller, who sends Close for it (after
- * this Parse, in order) and then unrefs it; else *evicted is NULL. st itself is never
- * evicted by its own add.
+ * refreshed and *evicted is NULL. Otherwise, if the set is now over capacity, the least
+ * recently used statement is removed and stored in *evicted with the set's reference handed
+ * to the caller, who sends Close for it (after this Parse, in order) and then unrefs it;
+ * else *evicted is NULL. st itself is never the one evicted. At most one is evicted per
+ * call (only a capacity shrink leaves more excess; see ps_server_pop_excess()).
  */
 void ps_server_add(struct ps_server_set *s, struct ps_stmt *st, struct ps_stmt **evicted);
-/* Removes st if present (its Parse failed on the server) and drops the reference. */
+/* Removes st if present (its Parse failed on the server) and drops the reference. s may be NULL. */
 void ps_server_forget(struct ps_registry *r, struct ps_server_set *s, const struct ps_stmt *st);
-/* Removes everything (DISCARD ALL or DEALLOCATE ALL ran on the server). Sends nothing. */
+/* Removes everything (DISCARD ALL or DEALLOCATE ALL ran on the server). Sends nothing; s may be NULL. */
 void ps_server_clear(struct ps_registry *r, struct ps_server_set *s);
 /*
  * Changes the capacity (max_prepared_statements reloaded; 0 is taken as 1). Shrinking evicts

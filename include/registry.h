@@ -17,6 +17,7 @@ struct db_def;
 struct user_def;
 struct auth_file;
 struct pool;
+struct ps_registry;
 
 struct database {
 	struct list_node node;	  /* on registry.databases */
@@ -55,6 +56,7 @@ struct registry {
 	uint8_t mock_secret[32];     /* per process: salts of mock SCRAM exchanges */
 	struct param_names tracked;  /* tracked parameters, fixed at start */
 	struct cancel_table cancels; /* clients by cancel key */
+	struct ps_registry *ps;	     /* owned: distinct prepared statements */
 	char *conffile;		     /* owned: path for reload */
 };
 

@@ -12,10 +12,12 @@
 #include "dns.h"
 #include "list.h"
 #include "params.h"
+#include "pending.h"
 #include "pool.h"
 
 struct worker;
 struct client;
+struct ps_server_set;
 
 /* Sub-phases of SV_LOGIN. */
 enum server_login_phase {
@@ -40,7 +42,10 @@ struct server {
 	bool setting_params;		/* a SET for the linked client's values is running */
 	struct sockaddr_storage addr;	/* where it is connected, for cancel requests */
 	socklen_t addr_len;
-	struct list_head cancels; /* cancel requests in flight for it (cancel.c) */
+	struct list_head cancels;  /* cancel requests in flight for it (cancel.c) */
+	bool tracking;		   /* matching replies to requests (prepared statements) */
+	struct pend_queue pending; /* requests still owed a reply, when tracking */
+	struct ps_server_set *ps;  /* owned: statements prepared on it; NULL until the first */
 	uint32_t backend_pid;
 	uint32_t backend_key;
 	char tx_status;	     /* from the last ReadyForQuery */
@@ -77,6 +82,15 @@ void server_run_maintenance(struct server *server, const char *sql);
 bool server_sync_params(struct server *server);
 
 void server_free(struct server *server);
+
+/* Messages while linked (server_proto.c), installed in the server's conn_ops. */
+enum relay_action server_on_message(struct conn *c, uint8_t type, const uint8_t *msg,
+				    uint32_t total, bool complete);
+bool server_on_flushed(struct conn *c);
+/* Sends the answers weir made up that are now at the head of the queue, in order. */
+void server_send_fakes(struct server *server);
+/* A ParameterStatus from the server: its value, and the linked client's wish, changed. */
+void server_note_param(struct server *server, const uint8_t *body, uint32_t len);
 
 /* Login phase (server_login.c). */
 void server_login_start(struct server *server);

@@ -35,6 +35,8 @@ struct worker {
 	struct event *janitor; /* owned */
 	unsigned nclients;     /* client connections, for max_client_conn */
 	uint32_t next_id;
+	uint8_t *scratch; /* owned: room to build rewritten messages */
+	size_t scratch_cap;
 	bool stopping;
 	enum worker_shutdown shutdown;
 };
@@ -45,6 +47,9 @@ void worker_free(struct worker *w);
 /* Runs the loop until worker_stop(). Frees closed objects after each iteration. */
 void worker_run(struct worker *w);
 void worker_stop(struct worker *w);
+
+/* A buffer of at least size bytes, valid until the next call. */
+uint8_t *worker_scratch(struct worker *w, size_t size);
 
 /* Next connection id (shared by clients and servers, as SHOW's id column). */
 uint32_t worker_next_id(struct worker *w);

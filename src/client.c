@@ -16,6 +16,7 @@
 #include "config.h"
 #include "iobuf.h"
 #include "log.h"
+#include "prepared.h"
 #include "registry.h"
 #include "relay.h"
 #include "server.h"
@@ -62,15 +63,21 @@ static void client_on_data(struct conn *c)
 		conn_want_read(c, false);
 }
 
-/* The server goes from ready to busy: the clocks of the request timeouts start. */
-static void note_request_start(struct client *client, struct server *server)
+void client_note_sent(struct client *client, uint8_t type)
 {
-	usec_t now = now_usec();
+	struct server *server = client->server;
 
-	client->last_request = now;
-	server->request_start = now;
-	if (server->tx_status == 'I')
-		server->xact_start = now;
+	if (server->ready) {
+		usec_t now = now_usec();
+
+		client->last_request = now;
+		server->request_start = now;
+		if (server->tx_status == 'I')
+			server->xact_start = now;
+	}
+	if (type == 'Q' || type == 'S' || type == 'F')
+		server->expect_rfq++;
+	server->ready = false;
 }
 
 static enum relay_action client_on_message(struct conn *c, uint8_t type, const uint8_t *msg,
@@ -89,14 +96,12 @@ static enum relay_action client_on_message(struct conn *c, uint8_t type, const u
 			conn_want_read(c, false);
 			return RELAY_STOP;
 		}
-		if (client->server->setting_params)
-			return RELAY_STOP;
 	}
-	if (client->server->ready)
-		note_request_start(client, client->server);
-	if (type == 'Q' || type == 'S' || type == 'F')
-		client->server->expect_rfq++;
-	client->server->ready = false;
+	if (client->server->setting_params)
+		return RELAY_STOP;
+	if (client->server->tracking)
+		return client_proto_message(client, type, msg, total, complete);
+	client_note_sent(client, type);
 	return RELAY_FORWARD;
 }
 
@@ -392,6 +397,8 @@ void client_link(struct client *client, struct server *server)
 	server->client = client;
 	client->conn.peer = &server->conn;
 	server->conn.peer = &client->conn;
+	server->tracking = client->pool->mode != POOL_MODE_SESSION &&
+			   client->conn.worker->reg->cfg->max_prepared_statements > 0;
 	conn_want_read(&server->conn, true);
 	if (server_sync_params(server)) {
 		conn_want_read(&client->conn, false);
@@ -410,5 +417,6 @@ void client_free(struct client *client)
 		free(client->secret);
 	}
 	auth_scram_server_reset(&client->scram);
+	ps_client_map_free(client->conn.worker->reg->ps, client->ps);
 	free(client);
 }

@@ -457,12 +457,11 @@ static bool name_matches(const void *item, const void *key)
 	return n->len == k->len && memcmp(n->name, k->name, k->len) == 0;
 }
 
-static struct ps_slot *client_slot(const struct ps_client_map *m, const char *name, uint64_t *hash)
+static struct ps_slot *client_slot(const struct ps_client_map *m, const struct name_key *k,
+				   uint64_t *hash)
 {
-	struct name_key k = { name, strlen(name) };
-
-	*hash = name_hash(m->reg, &k);
-	return table_find(&m->names, *hash, name_matches, &k);
+	*hash = name_hash(m->reg, k);
+	return table_find(&m->names, *hash, name_matches, k);
 }
 
 struct ps_client_map *ps_client_map_create(struct ps_registry *r)
@@ -483,16 +482,16 @@ void ps_client_map_free(struct ps_registry *r, struct ps_client_map *m)
 
 bool ps_client_add(struct ps_client_map *m, const char *name, struct ps_stmt *s)
 {
+	struct name_key k = { name, strlen(name) };
 	uint64_t hash;
-	size_t len = strlen(name);
 	struct ps_name *n;
 
-	if (client_slot(m, name, &hash))
+	if (client_slot(m, &k, &hash))
 		return false;
-	n = xmalloc(sizeof(*n) + len + 1);
+	n = xmalloc(sizeof(*n) + k.len + 1);
 	n->st = s;
-	n->len = len;
-	memcpy(n->name, name, len + 1);
+	n->len = k.len;
+	memcpy(n->name, name, k.len + 1);
 	ps_stmt_ref(s);
 	table_insert(&m->names, hash, n);
 	return true;
@@ -505,7 +504,7 @@ struct ps_stmt *ps_client_find(const struct ps_client_map *m, const char *name)
 
 	if (!m || !m->names.count)
 		return NULL;
-	sl = client_slot(m, name, &hash);
+	sl = client_slot(m, &(struct name_key){ name, strlen(name) }, &hash);
 	return sl ? ((struct ps_name *)sl->item)->st : NULL;
 }
 
@@ -517,7 +516,7 @@ bool ps_client_remove(struct ps_registry *r, struct ps_client_map *m, const char
 
 	if (!m || !m->names.count)
 		return false;
-	sl = client_slot(m, name, &hash);
+	sl = client_slot(m, &(struct name_key){ name, strlen(name) }, &hash);
 	if (!sl)
 		return false;
 	n = sl->item;
@@ -646,7 +645,7 @@ struct ps_stmt *ps_server_pop_excess(struct ps_server_set *s)
 
 void ps_server_forget(struct ps_registry *r, struct ps_server_set *s, const struct ps_stmt *st)
 {
-	struct ps_slot *sl = server_slot(s, st->id);
+	struct ps_slot *sl = s ? server_slot(s, st->id) : NULL;
 
 	if (sl)
 		ps_stmt_unref(r, server_take(s, sl));
@@ -656,6 +655,8 @@ void ps_server_clear(struct ps_registry *r, struct ps_server_set *s)
 {
 	struct list_node *pos, *tmp;
 
+	if (!s)
+		return;
 	list_for_each_safe(pos, tmp, &s->lru) {
 		struct ps_entry *e = list_entry(pos, struct ps_entry, node);
 

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "log.h"
 #include "pool.h"
+#include "prepared.h"
 #include "registry.h"
 
 struct registry *registry_create(struct config *cfg, struct auth_file *auth, const char *conffile)
@@ -28,6 +29,7 @@ struct registry *registry_create(struct config *cfg, struct auth_file *auth, con
 	list_init(&reg->pools);
 	params_init_names(&reg->tracked, cfg->track_extra_parameters);
 	cancel_table_init(&reg->cancels);
+	reg->ps = ps_registry_create();
 	return reg;
 }
 
@@ -63,6 +65,7 @@ void registry_free(struct registry *reg)
 		auth_file_free(reg->auth);
 	params_free_names(&reg->tracked);
 	cancel_table_free(&reg->cancels);
+	ps_registry_free(reg->ps);
 	free(reg->conffile);
 	free(reg);
 }

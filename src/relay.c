@@ -88,9 +88,11 @@ static void skip_bytes(struct conn *c)
 	c->pkt_skip -= take;
 }
 
+/* SCAN_AGAIN: flush, then scan on (the message asked for what precedes it to go first). */
 enum scan_result {
 	SCAN_MORE,
 	SCAN_FLUSH,
+	SCAN_AGAIN,
 	SCAN_STOP,
 	SCAN_CLOSED
 };
@@ -135,6 +137,8 @@ static enum scan_result scan_message(struct conn *c)
 		if (iobuf_unsent(c->buf) == 0)
 			skip_bytes(c);
 		return c->closed ? SCAN_CLOSED : SCAN_MORE;
+	case RELAY_FLUSH_FIRST:
+		return c->closed ? SCAN_CLOSED : SCAN_AGAIN;
 	case RELAY_STOP:
 		break;
 	}
@@ -210,9 +214,12 @@ static bool process_loop(struct conn *c)
 		settle_buffer(c);
 		if (c->hold) {
 			c->hold = false;
-			c->ops->on_flushed(c);
-			return !c->closed;
+			if (!c->ops->on_flushed(c) || c->closed)
+				return !c->closed;
+			continue;
 		}
+		if (r == SCAN_AGAIN)
+			continue;
 		if (r == SCAN_STOP || !c->buf || !c->pkt_skip || iobuf_unscanned(c->buf) == 0)
 			return true;
 	}

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "iobuf.h"
 #include "log.h"
+#include "prepared.h"
 #include "registry.h"
 #include "relay.h"
 #include "server.h"
@@ -56,7 +57,7 @@ void server_set_state(struct server *server, enum server_state state)
 }
 
 /* A ParameterStatus while linked: the server's value, and the client's wish, changed. */
-static void note_param(struct server *server, const uint8_t *body, uint32_t len)
+void server_note_param(struct server *server, const uint8_t *body, uint32_t len)
 {
 	const char *name, *value;
 	int idx;
@@ -87,7 +88,7 @@ static void on_maintenance_data(struct server *server)
 			return;
 		}
 		if (type == 'S')
-			note_param(server, msg + 5, total - 5);
+			server_note_param(server, msg + 5, total - 5);
 		if (type == 'Z' && server->expect_rfq > 1) {
 			server->expect_rfq--;
 			continue;
@@ -157,7 +158,7 @@ static void on_params_data(struct server *server)
 			return;
 		}
 		if (msg[0] == 'S')
-			note_param(server, msg + 5, total - 5);
+			server_note_param(server, msg + 5, total - 5);
 		if (msg[0] == 'Z') {
 			params_done(server);
 			return;
@@ -227,65 +228,6 @@ static void server_on_data(struct conn *c)
 	}
 }
 
-static enum relay_action server_on_message(struct conn *c, uint8_t type, const uint8_t *msg,
-					   uint32_t total, bool complete)
-{
-	struct server *server = to_server(c);
-
-	if (type == 'S') {
-		if (!complete)
-			return total <= 65536 ? RELAY_NEED_ALL : RELAY_FORWARD;
-		note_param(server, msg + 5, total - 5);
-		return RELAY_FORWARD;
-	}
-	if (type != 'Z')
-		return RELAY_FORWARD;
-	if (total != 6) {
-		c->ops->on_protocol_error(c, "invalid ReadyForQuery from server");
-		return RELAY_STOP;
-	}
-	if (!complete)
-		return RELAY_NEED_ALL;
-	server->tx_status = (char)msg[5];
-	if (server->expect_rfq)
-		server->expect_rfq--;
-	server->ready = server->expect_rfq == 0;
-	if (server->ready)
-		server->ready_since = now_usec();
-	if (!server->client)
-		return RELAY_FORWARD;
-	server->client->tx_status = server->tx_status;
-	if (server->ready && server->pool->mode == POOL_MODE_SESSION && server->close_needed &&
-	    server->tx_status == 'I' && server->conn.worker->reg->cfg->server_fast_close) {
-		server_close(server, "server_fast_close");
-		return RELAY_STOP;
-	}
-	if (!server->ready || server->pool->mode == POOL_MODE_SESSION)
-		return RELAY_FORWARD;
-	if (server->tx_status == 'I') {
-		c->hold = true;
-	} else if (server->pool->mode == POOL_MODE_STATEMENT) {
-		server_close(server, "transaction blocks not allowed in statement pooling mode");
-		return RELAY_STOP;
-	}
-	return RELAY_FORWARD;
-}
-
-/* Transaction or statement pooling: the ReadyForQuery that ended the work reached the
- * client, so the server goes back to the pool and the client waits for its next request. */
-static void server_on_flushed(struct conn *c)
-{
-	struct server *server = to_server(c);
-	struct client *client = server->client;
-
-	if (!client)
-		return;
-	pool_unlink(client, server);
-	server_release(server);
-	if (!client->conn.closed)
-		client_resume(client);
-}
-
 static void server_on_eof(struct conn *c, const char *reason)
 {
 	server_close(to_server(c), reason);
@@ -312,6 +254,27 @@ static const struct conn_ops server_ops = {
 	.tag = server_tag,
 };
 
+/* Queue entries hold a reference to the statement their Parse prepares. */
+static void pending_release(void *arg, void *stmt)
+{
+	struct server *server = arg;
+
+	ps_stmt_unref(server->conn.worker->reg->ps, stmt);
+}
+
+/* A Parse that failed or was skipped: the statement is not on the server after all. */
+static void pending_failed(void *arg, void *stmt)
+{
+	struct server *server = arg;
+
+	ps_server_forget(server->conn.worker->reg->ps, server->ps, stmt);
+}
+
+static const struct pend_hooks pending_hooks = {
+	.release = pending_release,
+	.failed = pending_failed,
+};
+
 struct server *server_launch(struct pool *pool, struct worker *w)
 {
 	struct server *server = xcalloc(1, sizeof(*server));
@@ -320,6 +283,8 @@ struct server *server_launch(struct pool *pool, struct worker *w)
 	list_node_init(&server->node);
 	list_node_init(&server->dns.node);
 	list_init(&server->cancels);
+	pend_init(&server->pending, &pending_hooks);
+	server->pending.hooks.arg = server;
 	server->pool = pool;
 	server->state = SV_LOGIN;
 	server->created = server->login_start = now_usec();
@@ -387,7 +352,8 @@ static bool server_is_settled(const struct server *server)
 	const struct iobuf *b = server->conn.buf;
 
 	return server->ready && server->expect_rfq == 0 && server->conn.pkt_remain == 0 &&
-	       !server->setting_params && (!b || iobuf_unscanned(b) == 0);
+	       !server->setting_params && server->pending.count == 0 &&
+	       (!b || iobuf_unscanned(b) == 0);
 }
 
 static bool wants_reset(const struct server *server, const struct config *cfg)
@@ -422,8 +388,10 @@ void server_release(struct server *server)
 	}
 	if (server->tx_status != 'I')
 		server_run_maintenance(server, "ROLLBACK");
-	if (!server->conn.closed && wants_reset(server, cfg))
+	if (!server->conn.closed && wants_reset(server, cfg)) {
+		ps_server_clear(server->conn.worker->reg->ps, server->ps);
 		server_run_maintenance(server, cfg->server_reset_query);
+	}
 	if (server->conn.closed || server->state == SV_TESTED)
 		return;
 	server_set_state(server, SV_IDLE);
@@ -432,6 +400,8 @@ void server_release(struct server *server)
 
 void server_free(struct server *server)
 {
+	pend_free(&server->pending);
+	ps_server_set_free(server->conn.worker->reg->ps, server->ps);
 	params_clear(&server->params_now);
 	free(server->params);
 	free(server);

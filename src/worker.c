@@ -67,6 +67,16 @@ void worker_stop(struct worker *w)
 	event_base_loopbreak(w->base);
 }
 
+uint8_t *worker_scratch(struct worker *w, size_t size)
+{
+	if (size > w->scratch_cap) {
+		free(w->scratch);
+		w->scratch = xmalloc(size);
+		w->scratch_cap = size;
+	}
+	return w->scratch;
+}
+
 uint32_t worker_next_id(struct worker *w)
 {
 	return ++w->next_id;
@@ -113,6 +123,7 @@ void worker_free(struct worker *w)
 	janitor_stop(w);
 	dns_free(w->dns);
 	iobuf_pool_destroy(&w->bufs);
+	free(w->scratch);
 	event_base_free(w->base);
 	free(w);
 }

@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * A logged-in client's extended-protocol messages when weir rewrites prepared statements
+ * (transaction and statement pooling with max_prepared_statements > 0). A named Parse is
+ * recorded in the client's map and sent to the server under the statement's weir-wide name
+ * only if that server does not have it yet; Bind, Describe and Close of a named statement
+ * are rewritten, and a Parse is injected first when the server lacks the statement. Every
+ * request is recorded in the server's queue (pending.c) so its replies can be matched.
+ * Errors PostgreSQL would give (42P05, 26000) are made up by weir and the rest of the batch
+ * is skipped up to Sync, as PostgreSQL does; the connection stays usable.
+ */
+#include <stdarg.h>
+#include <string.h>
+
+#include "client.h"
+#include "config.h"
+#include "iobuf.h"
+#include "log.h"
+#include "pending.h"
+#include "prepared.h"
+#include "registry.h"
+#include "server.h"
+#include "wire.h"
+#include "worker.h"
+
+static struct ps_registry *registry_ps(const struct client *client)
+{
+	return client->conn.worker->reg->ps;
+}
+
+/* Sends bytes weir built to the client's server; false (server closed) on failure. */
+static bool send_to_server(struct server *server, const struct wire_builder *b)
+{
+	if (wire_builder_ok(b) && conn_send(&server->conn, b->buf, b->len))
+		return true;
+	server_close(server, "cannot send a rewritten message");
+	return false;
+}
+
+/* Made-up answers at the head go out now unless the server's replies are still in flight. */
+static void kick_fakes(struct server *server)
+{
+	if (server->conn.buf && iobuf_unsent(server->conn.buf) > 0)
+		server->conn.hold = true;
+	else
+		server_send_fakes(server);
+}
+
+static enum relay_action fake_error(struct client *client, const char *sqlstate, const char *fmt,
+				    ...) PRINTF_FMT(3, 4);
+
+static enum relay_action fake_error(struct client *client, const char *sqlstate, const char *fmt,
+				    ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pend_push_fake(&client->server->pending, 'E', FAKE_ERROR, sqlstate, msg);
+	client->skip_to_sync = true;
+	kick_fakes(client->server);
+	return RELAY_CONSUME;
+}
+
+static bool send_close(struct client *client, struct server *server, struct ps_stmt *evicted)
+{
+	struct wire_builder b;
+	uint8_t buf[64];
+
+	wire_builder_init(&b, buf, sizeof(buf));
+	ps_build_close(&b, evicted);
+	ps_stmt_unref(registry_ps(client), evicted);
+	if (!send_to_server(server, &b))
+		return false;
+	pend_push(&server->pending, 'C', PEND_DROP, NULL);
+	return true;
+}
+
+/* Parse under the weir-wide name; the reply goes to the client or is dropped (injected). */
+static bool send_parse(struct client *client, struct server *server, struct ps_stmt *stmt,
+		       enum pend_action action)
+{
+	const struct config *cfg = client->conn.worker->reg->cfg;
+	size_t size = ps_build_parse_size(stmt);
+	struct ps_stmt *evicted = NULL;
+	struct wire_builder b;
+	bool ok;
+
+	wire_builder_init(&b, worker_scratch(client->conn.worker, size), size);
+	ps_build_parse(&b, stmt);
+	ok = send_to_server(server, &b);
+	if (!ok)
+		return false;
+	client_note_sent(client, 'P');
+	ps_stmt_ref(stmt);
+	pend_push(&server->pending, 'P', action, stmt);
+	if (!server->ps)
+		server->ps = ps_server_set_create((unsigned)cfg->max_prepared_statements);
+	ps_server_add(server->ps, stmt, &evicted);
+	return !evicted || send_close(client, server, evicted);
+}
+
+static bool ensure_prepared(struct client *client, struct server *server, struct ps_stmt *stmt)
+{
+	if (server->ps && ps_server_has(server->ps, stmt))
+		return true;
+	return send_parse(client, server, stmt, PEND_DROP);
+}
+
+static enum relay_action bad_message(struct client *client, const char *what)
+{
+	client_close(client, "08P01", "invalid %s message", what);
+	return RELAY_STOP;
+}
+
+static enum relay_action forward(struct client *client, uint8_t type)
+{
+	pend_push(&client->server->pending, type, PEND_FORWARD, NULL);
+	client_note_sent(client, type);
+	return RELAY_FORWARD;
+}
+
+static enum relay_action on_parse(struct client *client, const uint8_t *msg, uint32_t total)
+{
+	struct server *server = client->server;
+	struct ps_parse p;
+	struct ps_stmt *stmt;
+	bool ok = true;
+
+	if (!ps_parse_parse(msg + 5, total - 5, &p))
+		return bad_message(client, "Parse");
+	if (!*p.name)
+		return forward(client, 'P');
+	if (iobuf_unsent(client->conn.buf) > 0)
+		return RELAY_FLUSH_FIRST;
+	if (ps_client_find(client->ps, p.name))
+		return fake_error(client, "42P05", "prepared statement \"%s\" already exists",
+				  p.name);
+	stmt = ps_intern(registry_ps(client), &p);
+	if (!client->ps)
+		client->ps = ps_client_map_create(registry_ps(client));
+	if (!ps_client_add(client->ps, p.name, stmt))
+		log_debug("prepared statement \"%s\" could not be recorded", p.name);
+	if (server->ps && ps_server_has(server->ps, stmt)) {
+		pend_push_fake(&server->pending, 'P', FAKE_PARSE_COMPLETE, NULL, NULL);
+		kick_fakes(server);
+	} else {
+		ok = send_parse(client, server, stmt, PEND_FORWARD);
+	}
+	ps_stmt_unref(registry_ps(client), stmt);
+	return ok ? RELAY_CONSUME : RELAY_STOP;
+}
+
+static struct ps_stmt *known_statement(struct client *client, const char *name)
+{
+	return ps_client_find(client->ps, name);
+}
+
+static enum relay_action on_bind(struct client *client, const uint8_t *msg, uint32_t total)
+{
+	struct server *server = client->server;
+	const char *portal, *name;
+	struct ps_stmt *stmt;
+	struct wire_builder b;
+	size_t cap = total + 64;
+
+	if (!ps_parse_bind_names(msg + 5, total - 5, &portal, &name))
+		return bad_message(client, "Bind");
+	if (!*name)
+		return forward(client, 'B');
+	if (iobuf_unsent(client->conn.buf) > 0)
+		return RELAY_FLUSH_FIRST;
+	stmt = known_statement(client, name);
+	if (!stmt)
+		return fake_error(client, "26000", "prepared statement \"%s\" does not exist",
+				  name);
+	if (!ensure_prepared(client, server, stmt))
+		return RELAY_STOP;
+	wire_builder_init(&b, worker_scratch(client->conn.worker, cap), cap);
+	if (!ps_rewrite_bind(&b, msg + 5, total - 5, stmt))
+		return bad_message(client, "Bind");
+	if (!send_to_server(server, &b))
+		return RELAY_STOP;
+	forward(client, 'B');
+	return RELAY_CONSUME;
+}
+
+/* Close 'S' of a named statement: forgotten by the client, kept on the server for reuse. */
+static enum relay_action on_close_statement(struct client *client, const char *name)
+{
+	ps_client_remove(registry_ps(client), client->ps, name);
+	pend_push_fake(&client->server->pending, 'C', FAKE_CLOSE_COMPLETE, NULL, NULL);
+	kick_fakes(client->server);
+	return RELAY_CONSUME;
+}
+
+static enum relay_action on_describe(struct client *client, const char *name)
+{
+	struct server *server = client->server;
+	struct ps_stmt *stmt = known_statement(client, name);
+	struct wire_builder b;
+	uint8_t buf[64];
+
+	if (!stmt)
+		return fake_error(client, "26000", "prepared statement \"%s\" does not exist",
+				  name);
+	if (!ensure_prepared(client, server, stmt))
+		return RELAY_STOP;
+	wire_builder_init(&b, buf, sizeof(buf));
+	ps_build_describe(&b, stmt);
+	if (!send_to_server(server, &b))
+		return RELAY_STOP;
+	forward(client, 'D');
+	return RELAY_CONSUME;
+}
+
+static enum relay_action on_target(struct client *client, uint8_t type, const uint8_t *msg,
+				   uint32_t total)
+{
+	const char *name;
+	char kind;
+
+	if (!ps_parse_target(msg + 5, total - 5, &kind, &name))
+		return bad_message(client, type == 'D' ? "Describe" : "Close");
+	if (kind != 'S' || !*name)
+		return forward(client, type);
+	if (iobuf_unsent(client->conn.buf) > 0)
+		return RELAY_FLUSH_FIRST;
+	return type == 'D' ? on_describe(client, name) : on_close_statement(client, name);
+}
+
+static bool needs_rewrite_check(uint8_t type)
+{
+	return type == 'P' || type == 'B' || type == 'D' || type == 'C';
+}
+
+enum relay_action client_proto_message(struct client *client, uint8_t type, const uint8_t *msg,
+				       uint32_t total, bool complete)
+{
+	if (client->skip_to_sync) {
+		if (type != 'S')
+			return RELAY_CONSUME;
+		client->skip_to_sync = false;
+	}
+	if (!needs_rewrite_check(type)) {
+		if (type == 'E' || type == 'S' || type == 'Q' || type == 'F')
+			return forward(client, type);
+		return RELAY_FORWARD;
+	}
+	if (!complete)
+		return RELAY_NEED_ALL;
+	if (type == 'D' || type == 'C')
+		return on_target(client, type, msg, total);
+	return type == 'P' ? on_parse(client, msg, total) : on_bind(client, msg, total);
+}

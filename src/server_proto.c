@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * What PostgreSQL sends while a server is linked: ParameterStatus updates the tracked
+ * values, ReadyForQuery decides when a server goes back to the pool (transaction and
+ * statement pooling), and, when weir rewrites prepared statements, each reply is matched to
+ * its request (pending.c) so that replies to weir's own requests are dropped and the
+ * answers weir made up are sent in their place. Made-up answers and releases wait until
+ * everything before them has reached the client (the relay's hold).
+ */
+#include <string.h>
+
+#include "client.h"
+#include "config.h"
+#include "log.h"
+#include "prepared.h"
+#include "registry.h"
+#include "relay.h"
+#include "server.h"
+#include "wire.h"
+#include "worker.h"
+
+static struct server *to_server(struct conn *c)
+{
+	return container_of(c, struct server, conn);
+}
+
+/* Messages read whole: ReadyForQuery, and small ParameterStatus and CommandComplete. */
+static bool wants_whole(uint8_t type, uint32_t total, bool tracking)
+{
+	return type == 'Z' || (type == 'S' && total <= 65536) ||
+	       (tracking && type == 'C' && total <= 1024);
+}
+
+static bool fake_at_head(struct server *server)
+{
+	struct pend_entry *e = pend_head(&server->pending);
+
+	return e && e->action == PEND_FAKE;
+}
+
+static void build_fake(struct wire_builder *b, const struct pend_entry *e)
+{
+	switch (e->fake) {
+	case FAKE_PARSE_COMPLETE:
+		wire_begin(b, '1');
+		wire_end(b);
+		break;
+	case FAKE_CLOSE_COMPLETE:
+		wire_begin(b, '3');
+		wire_end(b);
+		break;
+	default:
+		wire_error(b, "ERROR", e->sqlstate, e->message ? e->message : "");
+		break;
+	}
+}
+
+void server_send_fakes(struct server *server)
+{
+	struct client *client = server->client;
+	uint8_t buf[1024];
+	struct wire_builder b;
+
+	while (client && fake_at_head(server)) {
+		wire_builder_init(&b, buf, sizeof(buf));
+		build_fake(&b, pend_head(&server->pending));
+		pend_pop(&server->pending);
+		if (!wire_builder_ok(&b) || !conn_send(&client->conn, buf, b.len)) {
+			client_close(client, NULL, "client socket error");
+			return;
+		}
+	}
+}
+
+/* DEALLOCATE ALL and DISCARD ALL drop the client's statements and the server's. */
+static void note_command(struct server *server, const uint8_t *body, uint32_t len)
+{
+	struct ps_registry *ps = server->conn.worker->reg->ps;
+	struct wire_reader r;
+	const char *tag;
+
+	wire_reader_init(&r, body, len);
+	tag = wire_get_cstring(&r);
+	if (!wire_reader_ok(&r))
+		return;
+	if (strcmp(tag, "DEALLOCATE ALL") == 0 || strcmp(tag, "DISCARD ALL") == 0) {
+		ps_server_clear(ps, server->ps);
+		if (server->client)
+			ps_client_clear(ps, server->client->ps);
+	}
+}
+
+/* Matches the reply to its request; false when the stream is out of step (closed). */
+static bool track(struct server *server, uint8_t type, enum pend_verdict *v)
+{
+	*v = pend_on_response(&server->pending, type);
+	if (*v != PV_BAD)
+		return true;
+	server_close(server, "server reply does not match the requests sent");
+	return false;
+}
+
+static bool releasable(const struct server *server)
+{
+	return server->client && server->ready && server->tx_status == 'I' &&
+	       server->pool->mode != POOL_MODE_SESSION && server->pending.count == 0;
+}
+
+/* ReadyForQuery: false when the server was closed (statement mode, fast close). */
+static bool on_ready(struct server *server, char status)
+{
+	const struct config *cfg = server->conn.worker->reg->cfg;
+	int mode = server->pool->mode;
+
+	server->tx_status = status;
+	if (server->expect_rfq)
+		server->expect_rfq--;
+	server->ready = server->expect_rfq == 0;
+	if (!server->ready || !server->client)
+		return true;
+	server->ready_since = now_usec();
+	server->client->tx_status = status;
+	if (mode == POOL_MODE_SESSION && server->close_needed && status == 'I' &&
+	    cfg->server_fast_close) {
+		server_close(server, "server_fast_close");
+		return false;
+	}
+	if (mode == POOL_MODE_STATEMENT && status != 'I') {
+		server_close(server, "transaction blocks not allowed in statement pooling mode");
+		return false;
+	}
+	return true;
+}
+
+enum relay_action server_on_message(struct conn *c, uint8_t type, const uint8_t *msg,
+				    uint32_t total, bool complete)
+{
+	struct server *server = to_server(c);
+	enum pend_verdict v = PV_FORWARD;
+
+	if (type == 'Z' && total != 6) {
+		c->ops->on_protocol_error(c, "invalid ReadyForQuery from server");
+		return RELAY_STOP;
+	}
+	if (!complete && wants_whole(type, total, server->tracking))
+		return RELAY_NEED_ALL;
+	if (server->tracking && !track(server, type, &v))
+		return RELAY_STOP;
+	if (v == PV_DROP)
+		return RELAY_CONSUME;
+	if (type == 'S' && complete)
+		server_note_param(server, msg + 5, total - 5);
+	else if (type == 'C' && complete && server->tracking)
+		note_command(server, msg + 5, total - 5);
+	else if (type == 'Z' && !on_ready(server, (char)msg[5]))
+		return RELAY_STOP;
+	if (fake_at_head(server) || releasable(server))
+		c->hold = true;
+	return RELAY_FORWARD;
+}
+
+/*
+ * Everything approved reached the client: send made-up answers now at the head, then, in
+ * transaction or statement pooling, give the server back and let the client go on.
+ */
+bool server_on_flushed(struct conn *c)
+{
+	struct server *server = to_server(c);
+	struct client *client = server->client;
+
+	server_send_fakes(server);
+	if (c->closed || !releasable(server))
+		return !c->closed;
+	pool_unlink(client, server);
+	server_release(server);
+	if (!client->conn.closed)
+		client_resume(client);
+	return false;
+}
