@@ -30,6 +30,13 @@ enum client_login_phase {
 	LOGIN_DONE,
 };
 
+/* A replication connection (startup parameter `replication`). */
+enum replication_mode {
+	REPL_NONE,
+	REPL_PHYSICAL,
+	REPL_LOGICAL
+};
+
 struct client {
 	struct conn conn;
 	enum client_state state;
@@ -53,7 +60,9 @@ struct client {
 	usec_t login_start;	  /* monotonic */
 	usec_t last_request;	  /* monotonic: start of its last request */
 	bool wait_notified;	  /* got the query_wait_notify NOTICE for this wait */
-	bool skip_to_sync;	  /* an error weir made up: drop messages until Sync */
+	uint8_t replication;	  /* enum replication_mode */
+	char *raw_options;	  /* owned: `options` as sent, passed on for replication */
+	struct server *dedicated; /* borrowed: its replication server while that logs in */
 	struct ps_client_map *ps; /* owned: its named prepared statements; NULL until one */
 	char tx_status;		  /* from the last ReadyForQuery: 'I', 'T' or 'E' */
 };
@@ -81,6 +90,8 @@ void client_send_notice(struct client *client, const char *message);
 
 /* Finishes login: AuthenticationOk, welcome, BackendKeyData, ReadyForQuery. */
 void client_welcome(struct client *client);
+/* The same with the ParameterStatus set of a given server login (replication). */
+void client_welcome_from(struct client *client, const uint8_t *params, uint32_t len);
 
 /*
  * A cancel request for a client queued for a server: it leaves the queue and its pending

@@ -15,6 +15,7 @@ enum pend_action {
 	PEND_FORWARD, /* the client asked: its answer goes to the client */
 	PEND_DROP,    /* weir injected it: its answer is dropped */
 	PEND_FAKE,    /* not sent to the server: weir answers it when it reaches the head */
+	PEND_REPLACE, /* sent to fail on purpose: its ErrorResponse is replaced by weir's text */
 };
 
 enum pend_fake {
@@ -55,6 +56,9 @@ void pend_clear(struct pend_queue *q);
 void pend_push(struct pend_queue *q, uint8_t type, enum pend_action action, void *stmt);
 void pend_push_fake(struct pend_queue *q, uint8_t type, enum pend_fake fake, const char *sqlstate,
 		    const char *message);
+/* A request sent to fail; its error is replaced by sqlstate and message. */
+void pend_push_replace(struct pend_queue *q, uint8_t type, const char *sqlstate,
+		       const char *message);
 
 /* The head entry, or NULL when nothing is owed. */
 struct pend_entry *pend_head(struct pend_queue *q);

@@ -44,6 +44,7 @@ struct server {
 	socklen_t addr_len;
 	struct list_head cancels;  /* cancel requests in flight for it (cancel.c) */
 	bool tracking;		   /* matching replies to requests (prepared statements) */
+	struct client *owner;	   /* borrowed: the replication client it is dedicated to */
 	struct pend_queue pending; /* requests still owed a reply, when tracking */
 	struct ps_server_set *ps;  /* owned: statements prepared on it; NULL until the first */
 	uint32_t backend_pid;
@@ -60,8 +61,12 @@ struct server {
 	usec_t created;	      /* monotonic */
 };
 
-/* Starts a new server connection for pool on worker w (state SV_LOGIN). */
-struct server *server_launch(struct pool *pool, struct worker *w);
+/*
+ * Starts a new server connection for pool on worker w (state SV_LOGIN). With an owner it
+ * is a replication connection dedicated to that client: linked to it once logged in, and
+ * closed when it leaves.
+ */
+struct server *server_launch(struct pool *pool, struct worker *w, struct client *owner);
 
 /* The only function that changes a server's state (and its list). */
 void server_set_state(struct server *server, enum server_state state);

@@ -261,6 +261,8 @@ void client_close(struct client *client, const char *sqlstate, const char *fmt, 
 	client->conn.closed = true;
 	if (client->server)
 		unlink_server(client);
+	else if (client->dedicated)
+		server_close(client->dedicated, "replication client disconnected");
 	cancel_unregister(&client->conn.worker->reg->cancels, client);
 	forget_counts(client);
 	conn_shutdown(&client->conn);
@@ -268,9 +270,9 @@ void client_close(struct client *client, const char *sqlstate, const char *fmt, 
 }
 
 /* Bytes the welcome can take: the pool's set plus the client's own values. */
-static size_t welcome_bound(const struct client *client)
+static size_t welcome_bound(const struct client *client, uint32_t params_len)
 {
-	size_t n = client->pool->welcome_len + 128;
+	size_t n = params_len + 128;
 
 	for (int i = 0; i < PARAMS_MAX; i++)
 		if (client->params.v[i])
@@ -282,7 +284,8 @@ static size_t welcome_bound(const struct client *client)
  * AuthenticationOk, the pool's ParameterStatus set with the client's own tracked values in
  * place of the server's, BackendKeyData and ReadyForQuery.
  */
-static void build_welcome(struct client *client, struct wire_builder *b)
+static void build_welcome(struct client *client, struct wire_builder *b, const uint8_t *params,
+			  uint32_t params_len)
 {
 	const struct param_names *pn = &client->conn.worker->reg->tracked;
 	struct wire_reader r;
@@ -293,7 +296,7 @@ static void build_welcome(struct client *client, struct wire_builder *b)
 	int idx;
 
 	wire_auth_request(b, WIRE_AUTH_OK, NULL, 0);
-	wire_reader_init(&r, client->pool->welcome, client->pool->welcome_len);
+	wire_reader_init(&r, params, params_len);
 	while (wire_next_message(&r, &type, &body, &len)) {
 		if (type != 'S' || !params_parse_status(body, len, &name, &value))
 			continue;
@@ -319,7 +322,12 @@ static void log_login(struct client *client)
 
 void client_welcome(struct client *client)
 {
-	size_t cap = welcome_bound(client);
+	client_welcome_from(client, client->pool->welcome, client->pool->welcome_len);
+}
+
+void client_welcome_from(struct client *client, const uint8_t *params, uint32_t len)
+{
+	size_t cap = welcome_bound(client, len);
 	uint8_t *buf = xmalloc(cap);
 	struct wire_builder b;
 	bool sent;
@@ -330,7 +338,7 @@ void client_welcome(struct client *client)
 		return;
 	}
 	wire_builder_init(&b, buf, cap);
-	build_welcome(client, &b);
+	build_welcome(client, &b, params, len);
 	sent = wire_builder_ok(&b) && conn_send(&client->conn, buf, b.len);
 	free(buf);
 	if (!sent) {
@@ -397,7 +405,7 @@ void client_link(struct client *client, struct server *server)
 	server->client = client;
 	client->conn.peer = &server->conn;
 	server->conn.peer = &client->conn;
-	server->tracking = client->pool->mode != POOL_MODE_SESSION &&
+	server->tracking = !server->owner && client->pool->mode != POOL_MODE_SESSION &&
 			   client->conn.worker->reg->cfg->max_prepared_statements > 0;
 	conn_want_read(&server->conn, true);
 	if (server_sync_params(server)) {
@@ -410,6 +418,7 @@ void client_link(struct client *client, struct server *server)
 void client_free(struct client *client)
 {
 	free(client->user_name);
+	free(client->raw_options);
 	free(client->db_name);
 	params_clear(&client->params);
 	if (client->secret) {

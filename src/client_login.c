@@ -122,6 +122,18 @@ static bool parse_options(struct client *client, const char *opts)
 	return true;
 }
 
+static bool is_true(const char *v)
+{
+	return strcasecmp(v, "true") == 0 || strcasecmp(v, "on") == 0 ||
+	       strcasecmp(v, "yes") == 0 || strcmp(v, "1") == 0;
+}
+
+static bool is_false(const char *v)
+{
+	return strcasecmp(v, "false") == 0 || strcasecmp(v, "off") == 0 ||
+	       strcasecmp(v, "no") == 0 || strcmp(v, "0") == 0;
+}
+
 struct startup {
 	const char *pq_opts[MAX_PQ_OPTS];
 	size_t npq;
@@ -139,7 +151,9 @@ static bool take_param(struct client *client, struct startup *st, const char *na
 		free(client->db_name);
 		client->db_name = xstrdup(value);
 	} else if (strcmp(name, "options") == 0) {
-		return parse_options(client, value);
+		free(client->raw_options);
+		client->raw_options = xstrdup(value);
+		return client->replication || parse_options(client, value);
 	} else if (strncmp(name, "_pq_.", 5) == 0) {
 		if (st->npq < MAX_PQ_OPTS)
 			st->pq_opts[st->npq++] = name;
@@ -152,8 +166,31 @@ static bool take_param(struct client *client, struct startup *st, const char *na
 	return true;
 }
 
+/* `replication` decides how the rest is read (options pass through), so it is read first. */
+static bool find_replication(struct client *client, struct wire_reader r)
+{
+	const char *name, *value;
+
+	while ((name = wire_get_cstring(&r)) && *name && (value = wire_get_cstring(&r))) {
+		if (strcmp(name, "replication") != 0)
+			continue;
+		if (strcasecmp(value, "database") == 0)
+			client->replication = REPL_LOGICAL;
+		else if (is_true(value))
+			client->replication = REPL_PHYSICAL;
+		else if (!is_false(value)) {
+			client_close(client, "08P01",
+				     "invalid value for parameter \"replication\": \"%s\"", value);
+			return false;
+		}
+	}
+	return true;
+}
+
 static bool parse_startup(struct client *client, struct wire_reader *r, struct startup *st)
 {
+	if (!find_replication(client, *r))
+		return false;
 	for (;;) {
 		const char *name = wire_get_cstring(r), *value;
 
@@ -349,6 +386,14 @@ void client_login_authenticated(struct client *client)
 	db->client_count++;
 	pool->user->client_count++;
 	client->phase = LOGIN_DONE;
+	if (client->replication) {
+		/* Its welcome comes from its own replication server's login. */
+		client_set_state(client, CL_WAIT_WELCOME);
+		conn_want_read(&client->conn, false);
+		if (!pool_request_server(pool, client))
+			log_debug("replication client could not get a server");
+		return;
+	}
 	if (pool->welcome) {
 		client_welcome(client);
 		return;

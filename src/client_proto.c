@@ -46,21 +46,41 @@ static void kick_fakes(struct server *server)
 		server_send_fakes(server);
 }
 
-static enum relay_action fake_error(struct client *client, const char *sqlstate, const char *fmt,
-				    ...) PRINTF_FMT(3, 4);
+/* A statement name weir never creates: a Bind to it fails on the server. */
+#define NO_SUCH_STATEMENT "WEIR_ERROR"
 
-static enum relay_action fake_error(struct client *client, const char *sqlstate, const char *fmt,
-				    ...)
+static enum relay_action fail_request(struct client *client, const char *sqlstate, const char *fmt,
+				      ...) PRINTF_FMT(3, 4);
+
+/*
+ * Answers a request with the error PostgreSQL would give. The server is sent a Bind that
+ * fails, so that it, too, skips to Sync and aborts an open transaction; weir replaces that
+ * error's text with this one.
+ */
+static enum relay_action fail_request(struct client *client, const char *sqlstate, const char *fmt,
+				      ...)
 {
+	struct server *server = client->server;
+	struct wire_builder b;
+	uint8_t buf[64];
 	char msg[256];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	pend_push_fake(&client->server->pending, 'E', FAKE_ERROR, sqlstate, msg);
-	client->skip_to_sync = true;
-	kick_fakes(client->server);
+	wire_builder_init(&b, buf, sizeof(buf));
+	wire_begin(&b, 'B');
+	wire_put_cstring(&b, "");
+	wire_put_cstring(&b, NO_SUCH_STATEMENT);
+	wire_put_u16(&b, 0);
+	wire_put_u16(&b, 0);
+	wire_put_u16(&b, 0);
+	wire_end(&b);
+	if (!send_to_server(server, &b))
+		return RELAY_STOP;
+	client_note_sent(client, 'B');
+	pend_push_replace(&server->pending, 'B', sqlstate, msg);
 	return RELAY_CONSUME;
 }
 
@@ -136,8 +156,8 @@ static enum relay_action on_parse(struct client *client, const uint8_t *msg, uin
 	if (iobuf_unsent(client->conn.buf) > 0)
 		return RELAY_FLUSH_FIRST;
 	if (ps_client_find(client->ps, p.name))
-		return fake_error(client, "42P05", "prepared statement \"%s\" already exists",
-				  p.name);
+		return fail_request(client, "42P05", "prepared statement \"%s\" already exists",
+				    p.name);
 	stmt = ps_intern(registry_ps(client), &p);
 	if (!client->ps)
 		client->ps = ps_client_map_create(registry_ps(client));
@@ -174,8 +194,8 @@ static enum relay_action on_bind(struct client *client, const uint8_t *msg, uint
 		return RELAY_FLUSH_FIRST;
 	stmt = known_statement(client, name);
 	if (!stmt)
-		return fake_error(client, "26000", "prepared statement \"%s\" does not exist",
-				  name);
+		return fail_request(client, "26000", "prepared statement \"%s\" does not exist",
+				    name);
 	if (!ensure_prepared(client, server, stmt))
 		return RELAY_STOP;
 	wire_builder_init(&b, worker_scratch(client->conn.worker, cap), cap);
@@ -204,8 +224,8 @@ static enum relay_action on_describe(struct client *client, const char *name)
 	uint8_t buf[64];
 
 	if (!stmt)
-		return fake_error(client, "26000", "prepared statement \"%s\" does not exist",
-				  name);
+		return fail_request(client, "26000", "prepared statement \"%s\" does not exist",
+				    name);
 	if (!ensure_prepared(client, server, stmt))
 		return RELAY_STOP;
 	wire_builder_init(&b, buf, sizeof(buf));
@@ -239,11 +259,6 @@ static bool needs_rewrite_check(uint8_t type)
 enum relay_action client_proto_message(struct client *client, uint8_t type, const uint8_t *msg,
 				       uint32_t total, bool complete)
 {
-	if (client->skip_to_sync) {
-		if (type != 'S')
-			return RELAY_CONSUME;
-		client->skip_to_sync = false;
-	}
 	if (!needs_rewrite_check(type)) {
 		if (type == 'E' || type == 'S' || type == 'Q' || type == 'F')
 			return forward(client, type);

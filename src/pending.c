@@ -86,6 +86,13 @@ void pend_push_fake(struct pend_queue *q, uint8_t type, enum pend_fake fake, con
 		e->message = xstrdup(message);
 }
 
+void pend_push_replace(struct pend_queue *q, uint8_t type, const char *sqlstate,
+		       const char *message)
+{
+	pend_push_fake(q, type, FAKE_ERROR, sqlstate, message);
+	q->e[(q->head + q->count - 1) % q->cap].action = PEND_REPLACE;
+}
+
 struct pend_entry *pend_head(struct pend_queue *q)
 {
 	return q->count ? &q->e[q->head] : NULL;

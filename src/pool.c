@@ -184,7 +184,7 @@ bool pool_launch(struct pool *pool, struct worker *w, bool reserve)
 	if (reserve && size > 0 && total >= (unsigned)size)
 		log_warning("taking connection from reserve_pool for %s/%s", pool->db->name,
 			    pool->user->name);
-	server_launch(pool, w);
+	server_launch(pool, w, NULL);
 	return true;
 }
 
@@ -221,11 +221,35 @@ static struct server *take_idle(struct pool *pool)
 	return NULL;
 }
 
+/* A replication client gets a new server of its own, within the pool's limits. */
+static bool request_dedicated(struct pool *pool, struct client *client)
+{
+	struct worker *w = client->conn.worker;
+	struct list_node *n;
+	int size = pool_size(pool);
+
+	if (client->dedicated)
+		return true;
+	if (size > 0 && pool_server_count(pool) >= (unsigned)size &&
+	    (n = list_last(&pool->servers[SV_IDLE])))
+		server_close(list_entry(n, struct server, node), "evicted");
+	if (size > 0 && pool_server_count(pool) >= (unsigned)size) {
+		client_close(client, "53300", "no server connection available for replication");
+		return false;
+	}
+	client->request_time = now_usec();
+	server_launch(pool, w, client);
+	return !client->conn.closed;
+}
+
 bool pool_request_server(struct pool *pool, struct client *client)
 {
 	struct worker *w = client->conn.worker;
-	struct server *server = w->reg->paused ? NULL : take_idle(pool);
+	struct server *server;
 
+	if (client->replication)
+		return request_dedicated(pool, client);
+	server = w->reg->paused ? NULL : take_idle(pool);
 	client->request_time = now_usec();
 	client->wait_notified = false;
 	if (server) {

@@ -176,8 +176,12 @@ bool server_sync_params(struct server *server)
 	char sql[4096];
 	uint8_t buf[4200];
 	struct wire_builder b;
-	int n = params_build_set(&reg->tracked, &server->client->params, &server->pool->defaults,
-				 &server->params_now, sql, sizeof(sql));
+	int n;
+
+	if (server->owner)
+		return false; /* a walsender takes no SET: its values went into the startup packet */
+	n = params_build_set(&reg->tracked, &server->client->params, &server->pool->defaults,
+			     &server->params_now, sql, sizeof(sql));
 
 	if (n == 0)
 		return false;
@@ -275,9 +279,13 @@ static const struct pend_hooks pending_hooks = {
 	.failed = pending_failed,
 };
 
-struct server *server_launch(struct pool *pool, struct worker *w)
+struct server *server_launch(struct pool *pool, struct worker *w, struct client *owner)
 {
 	struct server *server = xcalloc(1, sizeof(*server));
+
+	server->owner = owner;
+	if (owner)
+		owner->dedicated = server;
 
 	conn_init(&server->conn, w, CONN_SERVER, &server_ops, -1);
 	list_node_init(&server->node);
@@ -316,6 +324,8 @@ void server_close(struct server *server, const char *reason)
 		(unsigned long long)((now_usec() - server->created) / USEC_PER_SEC));
 	if (server->client)
 		unlink_client(server, reason);
+	else if (server->owner)
+		client_close(server->owner, "08P01", "%s", reason);
 	if (server->state == SV_LOGIN && server->phase == SLOGIN_RESOLVING)
 		dns_cancel(&server->dns);
 	cancel_detach_server(server);
@@ -368,6 +378,10 @@ void server_release(struct server *server)
 
 	if (server->conn.closed)
 		return;
+	if (server->owner) {
+		server_close(server, "replication client disconnected");
+		return;
+	}
 	if (!server_is_settled(server)) {
 		server_close(server, "client disconnect while server was not ready");
 		return;

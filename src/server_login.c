@@ -13,6 +13,7 @@
 #include "auth_file.h"
 #include "auth_md5.h"
 #include "auth_scram.h"
+#include "client.h"
 #include "config.h"
 #include "log.h"
 #include "registry.h"
@@ -30,30 +31,63 @@ static void login_failed(struct server *server, const char *sqlstate, const char
 	char reason[512];
 
 	snprintf(reason, sizeof(reason), "server login failed: %s", message);
+	if (server->owner) {
+		/* A replication login failing says nothing about the pool's other logins. */
+		client_close(server->owner, sqlstate, "%s", message);
+		server_close(server, reason);
+		return;
+	}
 	pool_login_failed(server->pool, sqlstate, message);
 	server_close(server, reason);
+}
+
+#define STARTUP_MAX_PARAMS (8 + PARAMS_MAX)
+
+struct startup_list {
+	const char *names[STARTUP_MAX_PARAMS];
+	const char *values[STARTUP_MAX_PARAMS];
+	size_t n;
+};
+
+static void add(struct startup_list *l, const char *name, const char *value)
+{
+	if (value && l->n < STARTUP_MAX_PARAMS) {
+		l->names[l->n] = name;
+		l->values[l->n++] = value;
+	}
+}
+
+/* A replication server takes no SET later, so the client's values go in at the start. */
+static void add_replication(struct startup_list *l, const struct server *server)
+{
+	const struct client *owner = server->owner;
+	const struct param_names *pn = &server->conn.worker->reg->tracked;
+
+	add(l, "replication", owner->replication == REPL_LOGICAL ? "database" : "true");
+	add(l, "options", owner->raw_options);
+	for (unsigned i = 0; i < pn->count; i++)
+		add(l, pn->names[i], owner->params.v[i]);
 }
 
 static bool send_startup(struct server *server)
 {
 	const struct db_def *def = server->pool->db->def;
-	const char *names[6], *values[6];
-	size_t n = 0;
-	uint8_t buf[2048];
+	struct startup_list l = { .n = 0 };
+	uint8_t buf[4096];
 	struct wire_builder b;
 
-	names[n] = "user", values[n++] = server->pool->user->name;
-	names[n] = "database", values[n++] = database_server_dbname(server->pool->db);
-	if (def->client_encoding)
-		names[n] = "client_encoding", values[n++] = def->client_encoding;
-	if (def->datestyle)
-		names[n] = "DateStyle", values[n++] = def->datestyle;
-	if (def->timezone)
-		names[n] = "TimeZone", values[n++] = def->timezone;
-	if (def->application_name)
-		names[n] = "application_name", values[n++] = def->application_name;
+	add(&l, "user", server->pool->user->name);
+	add(&l, "database", database_server_dbname(server->pool->db));
+	if (server->owner) {
+		add_replication(&l, server);
+	} else {
+		add(&l, "client_encoding", def->client_encoding);
+		add(&l, "DateStyle", def->datestyle);
+		add(&l, "TimeZone", def->timezone);
+		add(&l, "application_name", def->application_name);
+	}
 	wire_builder_init(&b, buf, sizeof(buf));
-	wire_startup(&b, names, values, n);
+	wire_startup(&b, l.names, l.values, l.n);
 	return wire_builder_ok(&b) && conn_send(&server->conn, buf, b.len);
 }
 
@@ -306,6 +340,22 @@ static void keep_param(struct server *server, const uint8_t *msg, uint32_t total
 			   params_index(&server->conn.worker->reg->tracked, name), value);
 }
 
+/* A replication server goes straight to the client it was opened for. */
+static void hand_to_owner(struct server *server)
+{
+	struct client *owner = server->owner;
+
+	owner->dedicated = NULL;
+	if (owner->state == CL_WAIT_WELCOME)
+		client_welcome_from(owner, server->params, server->params_len);
+	if (owner->conn.closed) {
+		server_close(server, "replication client disconnected");
+		return;
+	}
+	server_set_state(server, SV_ACTIVE);
+	client_link(owner, server);
+}
+
 static void login_done(struct server *server, char status)
 {
 	struct pool *pool = server->pool;
@@ -314,6 +364,10 @@ static void login_done(struct server *server, char status)
 	server->tx_status = status;
 	server->ready = true;
 	auth_scram_client_reset(&server->scram);
+	if (server->owner) {
+		hand_to_owner(server);
+		return;
+	}
 	pool_set_welcome(pool, server->params, server->params_len);
 	pool_login_succeeded(pool);
 	conn_tag(&server->conn, tag, sizeof(tag));

@@ -11,6 +11,7 @@
 
 #include "client.h"
 #include "config.h"
+#include "iobuf.h"
 #include "log.h"
 #include "prepared.h"
 #include "registry.h"
@@ -102,7 +103,7 @@ static bool track(struct server *server, uint8_t type, enum pend_verdict *v)
 
 static bool releasable(const struct server *server)
 {
-	return server->client && server->ready && server->tx_status == 'I' &&
+	return server->client && !server->owner && server->ready && server->tx_status == 'I' &&
 	       server->pool->mode != POOL_MODE_SESSION && server->pending.count == 0;
 }
 
@@ -110,7 +111,7 @@ static bool releasable(const struct server *server)
 static bool on_ready(struct server *server, char status)
 {
 	const struct config *cfg = server->conn.worker->reg->cfg;
-	int mode = server->pool->mode;
+	int mode = server->owner ? POOL_MODE_SESSION : server->pool->mode;
 
 	server->tx_status = status;
 	if (server->expect_rfq)
@@ -132,6 +133,38 @@ static bool on_ready(struct server *server, char status)
 	return true;
 }
 
+static bool replacing(struct server *server)
+{
+	struct pend_entry *e = pend_head(&server->pending);
+
+	return e && e->action == PEND_REPLACE;
+}
+
+/*
+ * The error of a request weir sent to fail: the client gets the error PostgreSQL would
+ * have given for its own request instead, once everything before it has been sent.
+ */
+static enum relay_action replace_error(struct server *server)
+{
+	struct pend_entry *e = pend_head(&server->pending);
+	enum pend_verdict v;
+	uint8_t buf[512];
+	struct wire_builder b;
+
+	if (server->conn.buf && iobuf_unsent(server->conn.buf) > 0)
+		return RELAY_FLUSH_FIRST;
+	wire_builder_init(&b, buf, sizeof(buf));
+	wire_error(&b, "ERROR", e->sqlstate, e->message ? e->message : "");
+	if (!track(server, 'E', &v))
+		return RELAY_STOP;
+	if (server->client &&
+	    (!wire_builder_ok(&b) || !conn_send(&server->client->conn, buf, b.len))) {
+		client_close(server->client, NULL, "client socket error");
+		return RELAY_STOP;
+	}
+	return RELAY_CONSUME;
+}
+
 enum relay_action server_on_message(struct conn *c, uint8_t type, const uint8_t *msg,
 				    uint32_t total, bool complete)
 {
@@ -144,6 +177,8 @@ enum relay_action server_on_message(struct conn *c, uint8_t type, const uint8_t 
 	}
 	if (!complete && wants_whole(type, total, server->tracking))
 		return RELAY_NEED_ALL;
+	if (server->tracking && type == 'E' && replacing(server))
+		return replace_error(server);
 	if (server->tracking && !track(server, type, &v))
 		return RELAY_STOP;
 	if (v == PV_DROP)

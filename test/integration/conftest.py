@@ -247,6 +247,7 @@ log_disconnections = on
             "host all md5_user 127.0.0.1/32 md5\n"
             "host all plain_user 127.0.0.1/32 password\n"
             "host all all 127.0.0.1/32 scram-sha-256\n"
+            "host replication all 127.0.0.1/32 scram-sha-256\n"
         )
         (self.data_dir / "pg_hba.conf").write_text(hba)
 
