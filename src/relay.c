@@ -50,15 +50,11 @@ enum io_result relay_read(struct conn *c)
 	return (errno == EAGAIN || errno == EWOULDBLOCK) ? IO_AGAIN : IO_ERROR;
 }
 
-/* Writes src's approved bytes to its peer. */
-static enum io_result flush_to_peer(struct conn *src)
+/* Writes b's approved bytes to dst's socket until done or the socket is full. */
+static enum io_result send_buffer(struct conn *dst, struct iobuf *b)
 {
-	struct conn *dst = src->peer;
-	struct iobuf *b = src->buf;
 	ssize_t n;
 
-	if (dst->out || dst->fd < 0)
-		return IO_AGAIN;
 	while (iobuf_unsent(b) > 0) {
 		n = send(dst->fd, b->data + b->send_pos, iobuf_unsent(b), MSG_NOSIGNAL);
 		if (n > 0) {
@@ -73,6 +69,16 @@ static enum io_result flush_to_peer(struct conn *src)
 		}
 	}
 	return IO_OK;
+}
+
+/* Writes src's approved bytes to its peer, after the peer's own queued output. */
+static enum io_result flush_to_peer(struct conn *src)
+{
+	struct conn *dst = src->peer;
+
+	if (dst->out || dst->fd < 0)
+		return IO_AGAIN;
+	return send_buffer(dst, src->buf);
 }
 
 /* Drops bytes of a consumed message once nothing unsent precedes them. */
@@ -273,25 +279,13 @@ void relay_consume(struct conn *c, uint32_t n)
 
 static enum io_result flush_own_output(struct conn *c)
 {
-	struct iobuf *o = c->out;
-	ssize_t n;
+	enum io_result r = send_buffer(c, c->out);
 
-	while (iobuf_unsent(o) > 0) {
-		n = send(c->fd, o->data + o->send_pos, iobuf_unsent(o), MSG_NOSIGNAL);
-		if (n > 0) {
-			o->send_pos += (uint32_t)n;
-			c->bytes_out += (uint64_t)n;
-		} else if (n < 0 && errno == EINTR) {
-			continue;
-		} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			return IO_AGAIN;
-		} else {
-			return IO_ERROR;
-		}
+	if (r == IO_OK) {
+		iobuf_put(&c->worker->bufs, c->out);
+		c->out = NULL;
 	}
-	iobuf_put(&c->worker->bufs, o);
-	c->out = NULL;
-	return IO_OK;
+	return r;
 }
 
 void relay_on_writable(struct conn *c)
