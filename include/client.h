@@ -53,7 +53,7 @@ struct client {
 	char *secret;		    /* owned copy of the auth_file secret; NULL for unknown users */
 	int secret_kind;	    /* enum secret_kind of secret */
 	uint8_t md5_salt[4];
-	struct scram_server scram;
+	struct scram_server *scram; /* owned: the SCRAM exchange, only while it runs */
 	uint32_t cancel_pid;
 	uint32_t cancel_key;
 	usec_t request_time;	  /* monotonic: when it last asked for a server */
@@ -104,6 +104,9 @@ void client_resume(struct client *client);
 
 /* The pool linked a server to this client: resume relaying. */
 void client_link(struct client *client, struct server *server);
+
+/* Ends a SCRAM exchange: wipes and frees its state. */
+void client_forget_scram(struct client *client);
 
 void client_free(struct client *client);
 

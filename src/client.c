@@ -415,6 +415,15 @@ void client_link(struct client *client, struct server *server)
 	client_resume(client);
 }
 
+void client_forget_scram(struct client *client)
+{
+	if (!client->scram)
+		return;
+	auth_scram_server_reset(client->scram);
+	free(client->scram);
+	client->scram = NULL;
+}
+
 void client_free(struct client *client)
 {
 	free(client->user_name);
@@ -425,7 +434,7 @@ void client_free(struct client *client)
 		OPENSSL_cleanse(client->secret, strlen(client->secret));
 		free(client->secret);
 	}
-	auth_scram_server_reset(&client->scram);
+	client_forget_scram(client);
 	ps_client_map_free(client->conn.worker->reg->ps, client->ps);
 	free(client);
 }

@@ -244,10 +244,12 @@ static void on_sasl_initial(struct client *client, const uint8_t *body, uint32_t
 		client_close(client, "08P01", "invalid SASL initial response");
 		return;
 	}
-	client->scram.mock = !scram_keys_for(client, &keys);
-	if (client->scram.mock)
+	if (!client->scram)
+		client->scram = xcalloc(1, sizeof(*client->scram));
+	client->scram->mock = !scram_keys_for(client, &keys);
+	if (client->scram->mock)
 		mock_keys(client, &keys);
-	if (auth_scram_server_first(&client->scram, &keys, (const char *)data, dlen, NULL, out,
+	if (auth_scram_server_first(client->scram, &keys, (const char *)data, dlen, NULL, out,
 				    sizeof(out)) != SCRAM_OK) {
 		client_close(client, "08P01", "malformed SCRAM message");
 		return;
@@ -264,7 +266,7 @@ static void remember_client_key(struct client *client)
 	if (client->secret_kind != SECRET_SCRAM)
 		return;
 	u = registry_user(client->conn.worker->reg, client->user_name);
-	memcpy(u->client_key, client->scram.client_key, SCRAM_KEY_LEN);
+	memcpy(u->client_key, client->scram->client_key, SCRAM_KEY_LEN);
 	u->have_client_key = true;
 }
 
@@ -272,11 +274,10 @@ static void on_sasl_final(struct client *client, const uint8_t *body, uint32_t l
 {
 	char out[SCRAM_MSG_MAX];
 
-	switch (
-	    auth_scram_server_final(&client->scram, (const char *)body, len, out, sizeof(out))) {
+	switch (auth_scram_server_final(client->scram, (const char *)body, len, out, sizeof(out))) {
 	case SCRAM_OK:
 		remember_client_key(client);
-		auth_scram_server_reset(&client->scram);
+		client_forget_scram(client);
 		if (send_auth(client, WIRE_AUTH_SASL_FINAL, out, strlen(out)))
 			client_login_authenticated(client);
 		return;
