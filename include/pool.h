@@ -68,6 +68,9 @@ int pool_size(const struct pool *pool);
 int pool_min_size(const struct pool *pool);
 int pool_reserve_size(const struct pool *pool);
 unsigned pool_server_count(const struct pool *pool);
+/* Marks every server of the pool to be closed instead of reused (config changed). */
+void pool_mark_close_needed(struct pool *pool);
+
 /* Recomputes pool->mode from the current config (at creation and after a reload). */
 void pool_update_mode(struct pool *pool);
 

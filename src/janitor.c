@@ -171,7 +171,9 @@ static void check_servers(struct pool *pool, const struct config *cfg, usec_t no
 		struct server *server = list_entry(n, struct server, node);
 		bool keep = (int)pool_server_count(pool) <= pool_min_size(pool);
 
-		if (expired(server->created, life, now))
+		if (server->close_needed)
+			server_close(server, "obsolete connection");
+		else if (expired(server->created, life, now))
 			server_close(server, "server lifetime over");
 		else if (!keep && expired(server->idle_since, cfg->server_idle_timeout, now))
 			server_close(server, "server idle timeout");

@@ -59,6 +59,17 @@ static int pick(int user_val, int db_val, int global_val)
 	return global_val;
 }
 
+void pool_mark_close_needed(struct pool *pool)
+{
+	for (int st = SV_LOGIN; st < SV_CLOSED; st++) {
+		struct list_node *n, *t;
+
+		list_for_each_safe(n, t, &pool->servers[st]) {
+			list_entry(n, struct server, node)->close_needed = true;
+		}
+	}
+}
+
 void pool_update_mode(struct pool *pool)
 {
 	const struct config *cfg = pool->reg->cfg;

@@ -140,16 +140,47 @@ struct pool *registry_pool(struct registry *reg, struct database *db, struct use
 	return pool;
 }
 
+static bool same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Whether servers made from old are no longer what new describes. */
+static bool db_def_changed(const struct db_def *old, const struct db_def *new)
+{
+	return !old || !new || !same_str(old->host, new->host) || old->port != new->port ||
+	       !same_str(old->dbname, new->dbname) || !same_str(old->user, new->user) ||
+	       !same_str(old->password, new->password) ||
+	       !same_str(old->connect_query, new->connect_query);
+}
+
+/* Servers of a changed database are closed when next released (or idle). */
+static void retire_servers(struct registry *reg, const struct database *db)
+{
+	struct list_node *n, *t;
+
+	log_info("database \"%s\" configuration changed: its servers will be replaced", db->name);
+	list_for_each_safe(n, t, &reg->pools) {
+		struct pool *pool = list_entry(n, struct pool, node);
+
+		if (pool->db == db)
+			pool_mark_close_needed(pool);
+	}
+}
+
 void registry_apply(struct registry *reg, struct config *cfg, struct auth_file *auth)
 {
 	struct list_node *n, *t;
 
 	list_for_each_safe(n, t, &reg->databases) {
 		struct database *db = list_entry(n, struct database, node);
+		const struct db_def *old = db->def;
 
 		db->def = config_find_db(cfg, db->auto_dbname ? "*" : db->name);
 		if (!db->def)
 			log_warning("database \"%s\" was removed from the config", db->name);
+		if (old && db_def_changed(old, db->def))
+			retire_servers(reg, db);
 	}
 	list_for_each_safe(n, t, &reg->users) {
 		forget_user_keys(list_entry(n, struct user, node));
