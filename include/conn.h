@@ -66,22 +66,20 @@ struct conn {
 	enum conn_kind kind;
 	const struct conn_ops *ops;
 	struct worker *worker; /* borrowed: the worker that owns this connection */
-	struct event ev_read;
-	struct event ev_write;
-	bool read_armed;
-	bool write_armed;
-	bool reading;	     /* the state wants input; backpressure may still pause it */
-	bool paused;	     /* reading paused because the peer cannot take more */
-	bool closed;	     /* close requested; freed after the loop iteration */
-	bool connecting;     /* non-blocking connect in progress: queue, do not write */
-	bool processing;     /* inside relay_process(): guards against re-entry */
-	bool hold;	     /* scan no further until approved bytes are sent (on_flushed) */
-	struct iobuf *buf;   /* owned: data received from this socket, NULL when idle */
-	struct iobuf *out;   /* owned: weir's own bytes for this socket, NULL when empty */
-	struct conn *peer;   /* borrowed: the linked connection, or NULL */
-	uint32_t pkt_remain; /* bytes of the current message still to stream to the peer */
-	uint32_t pkt_skip;   /* bytes of the current message still to discard */
-	char addr[46];	     /* peer address as text, "unix" for Unix sockets */
+	struct event ev;       /* one event for both directions: less memory per connection */
+	short armed;	       /* EV_READ | EV_WRITE currently registered */
+	bool reading;	       /* the state wants input; backpressure may still pause it */
+	bool paused;	       /* reading paused because the peer cannot take more */
+	bool closed;	       /* close requested; freed after the loop iteration */
+	bool connecting;       /* non-blocking connect in progress: queue, do not write */
+	bool processing;       /* inside relay_process(): guards against re-entry */
+	bool hold;	       /* scan no further until approved bytes are sent (on_flushed) */
+	struct iobuf *buf;     /* owned: data received from this socket, NULL when idle */
+	struct iobuf *out;     /* owned: weir's own bytes for this socket, NULL when empty */
+	struct conn *peer;     /* borrowed: the linked connection, or NULL */
+	uint32_t pkt_remain;   /* bytes of the current message still to stream to the peer */
+	uint32_t pkt_skip;     /* bytes of the current message still to discard */
+	char addr[46];	       /* peer address as text, "unix" for Unix sockets */
 	int port;
 	usec_t connect_time; /* wall clock */
 	uint64_t bytes_in;

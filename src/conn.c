@@ -18,23 +18,20 @@
 #include "relay.h"
 #include "worker.h"
 
-static void on_read_event(evutil_socket_t fd, short what, void *arg)
+static void on_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
-	c->ops->on_data(c);
-}
-
-static void on_write_event(evutil_socket_t fd, short what, void *arg)
-{
-	relay_on_writable(arg);
+	if (what & EV_WRITE)
+		relay_on_writable(c);
+	if ((what & EV_READ) && !c->closed && (c->armed & EV_READ))
+		c->ops->on_data(c);
 }
 
 void conn_bind_fd(struct conn *c, int fd)
 {
 	c->fd = fd;
-	event_assign(&c->ev_read, c->worker->base, fd, EV_READ | EV_PERSIST, on_read_event, c);
-	event_assign(&c->ev_write, c->worker->base, fd, EV_WRITE | EV_PERSIST, on_write_event, c);
+	c->armed = 0;
 }
 
 void conn_init(struct conn *c, struct worker *w, enum conn_kind kind, const struct conn_ops *ops,
@@ -76,25 +73,26 @@ void conn_want_read(struct conn *c, bool on)
 	conn_update_events(c);
 }
 
-static void set_event(struct event *ev, bool *armed, bool want)
-{
-	if (want == *armed)
-		return;
-	if (want)
-		event_add(ev, NULL);
-	else
-		event_del(ev);
-	*armed = want;
-}
-
 void conn_update_events(struct conn *c)
 {
 	bool peer_pending = c->peer && c->peer->buf && iobuf_unsent(c->peer->buf) > 0;
+	short want = 0;
 
 	if (c->fd < 0 || c->closed)
 		return;
-	set_event(&c->ev_read, &c->read_armed, c->reading && !c->paused);
-	set_event(&c->ev_write, &c->write_armed, c->out != NULL || peer_pending || c->connecting);
+	if (c->reading && !c->paused)
+		want |= EV_READ;
+	if (c->out != NULL || peer_pending || c->connecting)
+		want |= EV_WRITE;
+	if (want == c->armed)
+		return;
+	if (c->armed)
+		event_del(&c->ev);
+	c->armed = want;
+	if (!want)
+		return;
+	event_assign(&c->ev, c->worker->base, c->fd, want | EV_PERSIST, on_event, c);
+	event_add(&c->ev, NULL);
 }
 
 bool conn_has_output(const struct conn *c)
@@ -149,11 +147,9 @@ void conn_release_buf_if_empty(struct conn *c)
 void conn_shutdown(struct conn *c)
 {
 	if (c->fd >= 0) {
-		if (c->read_armed)
-			event_del(&c->ev_read);
-		if (c->write_armed)
-			event_del(&c->ev_write);
-		c->read_armed = c->write_armed = false;
+		if (c->armed)
+			event_del(&c->ev);
+		c->armed = 0;
 		close(c->fd);
 		c->fd = -1;
 	}
