@@ -47,11 +47,11 @@ struct client {
 	struct user *login_user;      /* borrowed: the user the client authenticated as */
 	struct server *server;	      /* borrowed: linked server or NULL */
 	enum client_login_phase phase;
-	char *user_name;	    /* owned */
-	char *db_name;		    /* owned */
-	struct param_values params; /* tracked values the client asked for; NULL = default */
-	char *secret;		    /* owned copy of the auth_file secret; NULL for unknown users */
-	int secret_kind;	    /* enum secret_kind of secret */
+	char *user_name;	     /* owned */
+	char *db_name;		     /* owned */
+	struct param_values *params; /* owned: tracked values it asked for; NULL = none */
+	char *secret;	 /* owned copy of the auth_file secret; NULL for unknown users */
+	int secret_kind; /* enum secret_kind of secret */
 	uint8_t md5_salt[4];
 	struct scram_server *scram; /* owned: the SCRAM exchange, only while it runs */
 	uint32_t cancel_pid;

@@ -29,6 +29,12 @@ void params_free_names(struct param_names *pn);
 int params_index(const struct param_names *pn, const char *name);
 
 void params_set(struct param_values *pv, int idx, const char *value);
+/* Sets a value in *pvp, allocating the set on first use (most clients never need one). */
+void params_set_lazy(struct param_values **pvp, int idx, const char *value);
+/* A value of a set that may not exist yet. */
+const char *params_get(const struct param_values *pv, int idx);
+/* Clears and frees a lazily allocated set. */
+void params_free(struct param_values **pvp);
 void params_clear(struct param_values *pv);
 
 /*
@@ -36,6 +42,7 @@ void params_clear(struct param_values *pv);
  * client set nothing): "SET a=E'v';SET b=E'w';". Returns its length, 0 when nothing differs,
  * or -1 when it does not fit into cap.
  */
+/* want may be NULL (the client set nothing). */
 int params_build_set(const struct param_names *pn, const struct param_values *want,
 		     const struct param_values *dflt, const struct param_values *have, char *out,
 		     size_t cap);

@@ -275,8 +275,8 @@ static size_t welcome_bound(const struct client *client, uint32_t params_len)
 	size_t n = params_len + 128;
 
 	for (int i = 0; i < PARAMS_MAX; i++)
-		if (client->params.v[i])
-			n += strlen(client->params.v[i]) + 64;
+		if (params_get(client->params, i))
+			n += strlen(client->params->v[i]) + 64;
 	return n;
 }
 
@@ -301,8 +301,8 @@ static void build_welcome(struct client *client, struct wire_builder *b, const u
 		if (type != 'S' || !params_parse_status(body, len, &name, &value))
 			continue;
 		idx = params_index(pn, name);
-		if (idx >= 0 && client->params.v[idx])
-			value = client->params.v[idx];
+		if (params_get(client->params, idx))
+			value = client->params->v[idx];
 		wire_parameter_status(b, name, value);
 	}
 	wire_backend_key_data(b, client->cancel_pid, client->cancel_key);
@@ -429,7 +429,7 @@ void client_free(struct client *client)
 	free(client->user_name);
 	free(client->raw_options);
 	free(client->db_name);
-	params_clear(&client->params);
+	params_free(&client->params);
 	if (client->secret) {
 		OPENSSL_cleanse(client->secret, strlen(client->secret));
 		free(client->secret);

@@ -80,7 +80,7 @@ static bool apply_option(struct client *client, char *kv)
 		if (*d == '-')
 			*d = '_';
 	if (tracked_index(client, kv) >= 0)
-		params_set(&client->params, tracked_index(client, kv), eq + 1);
+		params_set_lazy(&client->params, tracked_index(client, kv), eq + 1);
 	else if (!is_ignored(cfg, kv) && !is_ignored(cfg, "options")) {
 		client_close(client, "08P01", "unsupported startup parameter in options: %s", kv);
 		return false;
@@ -158,7 +158,7 @@ static bool take_param(struct client *client, struct startup *st, const char *na
 		if (st->npq < MAX_PQ_OPTS)
 			st->pq_opts[st->npq++] = name;
 	} else if (tracked_index(client, name) >= 0) {
-		params_set(&client->params, tracked_index(client, name), value);
+		params_set_lazy(&client->params, tracked_index(client, name), value);
 	} else if (strcmp(name, "replication") != 0 && !is_ignored(cfg, name)) {
 		client_close(client, "08P01", "unsupported startup parameter: %s", name);
 		return false;

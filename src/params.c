@@ -74,6 +74,29 @@ void params_set(struct param_values *pv, int idx, const char *value)
 	pv->v[idx] = value ? xstrdup(value) : NULL;
 }
 
+void params_set_lazy(struct param_values **pvp, int idx, const char *value)
+{
+	if (idx < 0 || idx >= PARAMS_MAX)
+		return;
+	if (!*pvp)
+		*pvp = xcalloc(1, sizeof(**pvp));
+	params_set(*pvp, idx, value);
+}
+
+const char *params_get(const struct param_values *pv, int idx)
+{
+	return pv && idx >= 0 && idx < PARAMS_MAX ? pv->v[idx] : NULL;
+}
+
+void params_free(struct param_values **pvp)
+{
+	if (!*pvp)
+		return;
+	params_clear(*pvp);
+	free(*pvp);
+	*pvp = NULL;
+}
+
 void params_clear(struct param_values *pv)
 {
 	for (int i = 0; i < PARAMS_MAX; i++) {
@@ -117,7 +140,7 @@ int params_build_set(const struct param_names *pn, const struct param_values *wa
 		return -1;
 	out[0] = '\0';
 	for (unsigned i = 0; i < pn->count; i++) {
-		const char *w = want->v[i] ? want->v[i] : dflt->v[i];
+		const char *w = params_get(want, (int)i) ? want->v[i] : dflt->v[i];
 
 		if (!w || (have->v[i] && strcmp(w, have->v[i]) == 0))
 			continue;

@@ -69,7 +69,7 @@ void server_note_param(struct server *server, const uint8_t *body, uint32_t len)
 		return;
 	params_set(&server->params_now, idx, value);
 	if (server->client)
-		params_set(&server->client->params, idx, value);
+		params_set_lazy(&server->client->params, idx, value);
 }
 
 /* Maintenance replies (reset or check query): consumed until ReadyForQuery. */
@@ -180,7 +180,7 @@ bool server_sync_params(struct server *server)
 
 	if (server->owner)
 		return false; /* a walsender takes no SET: its values went into the startup packet */
-	n = params_build_set(&reg->tracked, &server->client->params, &server->pool->defaults,
+	n = params_build_set(&reg->tracked, server->client->params, &server->pool->defaults,
 			     &server->params_now, sql, sizeof(sql));
 
 	if (n == 0)

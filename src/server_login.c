@@ -66,7 +66,7 @@ static void add_replication(struct startup_list *l, const struct server *server)
 	add(l, "replication", owner->replication == REPL_LOGICAL ? "database" : "true");
 	add(l, "options", owner->raw_options);
 	for (unsigned i = 0; i < pn->count; i++)
-		add(l, pn->names[i], owner->params.v[i]);
+		add(l, pn->names[i], params_get(owner->params, (int)i));
 }
 
 static bool send_startup(struct server *server)
