@@ -48,6 +48,13 @@ struct ini_handler {
  * Parses a file. False on the first syntax error, unreadable file (top level: `could not
  * open "<path>": <reason>`, without a position) or callback failure; err then says why.
  */
+/*
+ * Unquotes a single-quoted string starting at s (on the quote), turning '' into ' in place.
+ * The content starts at s + 1 and ends at *content_end (where the caller may put a NUL).
+ * Returns the position after the closing quote, or NULL if there is none.
+ */
+char *ini_unquote(char *s, char **content_end);
+
 MUST_CHECK bool ini_parse_file(const char *path, const struct ini_handler *h);
 
 /* Parses text held in memory; name stands for the file name in positions and errors. */

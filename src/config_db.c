@@ -24,6 +24,7 @@
 #include <openssl/crypto.h>
 
 #include "config_db.h"
+#include "ini.h"
 
 #define TIME_MAX_SECONDS  1e12 /* keeps microseconds far below UINT64_MAX */
 #define DEFAULT_DB_PORT	  5432
@@ -259,31 +260,10 @@ static bool is_param_char(char c)
 	return isalnum((unsigned char)c) || c == '_';
 }
 
-/* Unquotes the value starting at s (on the quote) in place; returns the position after the
- * closing quote, or NULL if there is none. */
-static char *read_quoted(char *s)
-{
-	char *r = s + 1, *w = s;
-
-	for (;;) {
-		if (*r == '\0')
-			return NULL;
-		if (*r == '\'' && r[1] == '\'') {
-			*w++ = '\'';
-			r += 2;
-		} else if (*r == '\'') {
-			*w = '\0';
-			return r + 1;
-		} else {
-			*w++ = *r++;
-		}
-	}
-}
-
 /* Reads the value at p into pr->value; returns where the next pair may start, or NULL. */
 static char *read_value(char *p, struct pair *pr, char *msg, size_t msglen)
 {
-	char *end;
+	char *end, *content_end;
 
 	pr->value = p;
 	if (*p != '\'') {
@@ -293,7 +273,11 @@ static char *read_value(char *p, struct pair *pr, char *msg, size_t msglen)
 			*p++ = '\0';
 		return p;
 	}
-	end = read_quoted(p);
+	end = ini_unquote(p, &content_end);
+	if (end) {
+		*content_end = '\0';
+		pr->value = p + 1;
+	}
 	if (!end)
 		snprintf(msg, msglen, "unterminated quoted value for parameter %s", pr->key);
 	else if (*end && !isspace((unsigned char)*end))

@@ -180,12 +180,7 @@ static bool parse_directive(struct ini_parser *p, const struct ini_pos *pos, cha
 	return include_file(p, pos, path);
 }
 
-/*
- * Reads a single-quoted key starting at s (on the quote), unescaping '' in place. Returns
- * the position after the closing quote and sets *kend to where the key's NUL goes; NULL if
- * the quote is not closed.
- */
-static char *read_quoted_key(char *s, char **kend)
+char *ini_unquote(char *s, char **content_end)
 {
 	char *r = s + 1, *w = s + 1;
 
@@ -196,7 +191,7 @@ static char *read_quoted_key(char *s, char **kend)
 			*w++ = '\'';
 			r += 2;
 		} else if (*r == '\'') {
-			*kend = w;
+			*content_end = w;
 			return r + 1;
 		} else {
 			*w++ = *r++;
@@ -209,7 +204,7 @@ static char *read_key(struct ini_parser *p, const struct ini_pos *pos, char *s, 
 	char *r;
 
 	if (*s == '\'') {
-		r = read_quoted_key(s, kend);
+		r = ini_unquote(s, kend);
 		if (!r)
 			ini_error(p->h, pos, "syntax error: unterminated quoted key");
 		return r;

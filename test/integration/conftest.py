@@ -683,6 +683,21 @@ def query_message(text):
     return message(b"Q", text.encode() + b"\0")
 
 
+def parse_data_row(payload):
+    """A DataRow's columns as text (None for NULL)."""
+    (ncols,) = struct.unpack("!H", payload[:2])
+    pos, row = 2, []
+    for _ in range(ncols):
+        (n,) = struct.unpack("!i", payload[pos:pos + 4])
+        pos += 4
+        if n < 0:
+            row.append(None)
+        else:
+            row.append(payload[pos:pos + n].decode())
+            pos += n
+    return row
+
+
 def parse_error_fields(payload):
     fields = {}
     for part in payload.split(b"\0"):
@@ -869,17 +884,7 @@ def wire_query(wire, text, timeout=10.0):
         assert msg is not None, "server closed the connection during a query"
         kind, payload = msg
         if kind == b"D":
-            (ncols,) = struct.unpack("!H", payload[:2])
-            pos, row = 2, []
-            for _ in range(ncols):
-                (n,) = struct.unpack("!i", payload[pos:pos + 4])
-                pos += 4
-                if n < 0:
-                    row.append(None)
-                else:
-                    row.append(payload[pos:pos + n].decode())
-                    pos += n
-            rows.append(row)
+            rows.append(parse_data_row(payload))
         elif kind == b"E":
             error = WireError(parse_error_fields(payload))
         elif kind == b"Z":

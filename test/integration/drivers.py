@@ -29,7 +29,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PgWire, message, parse_error_fields, wait_until, wire_login
+from conftest import (PgWire, message, parse_data_row, parse_error_fields, wait_until,
+                      wire_login)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -358,20 +359,6 @@ def sync_msg():
 
 def flush_msg():
     return message(b"H")
-
-
-def parse_data_row(payload):
-    (ncols,) = struct.unpack("!H", payload[:2])
-    pos, row = 2, []
-    for _ in range(ncols):
-        (n,) = struct.unpack("!i", payload[pos:pos + 4])
-        pos += 4
-        if n < 0:
-            row.append(None)
-        else:
-            row.append(payload[pos:pos + n].decode())
-            pos += n
-    return row
 
 
 class Reply:
