@@ -5,8 +5,10 @@ host as `localhost`, so the new servers also go through weir's asynchronous reso
 
 from conftest import wait_until
 
+
 def backend_pid(conn):
     return conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+
 
 def test_changed_database_entry_replaces_its_servers_and_keeps_clients(pg, weir):
     inst = weir({"weir": {"pool_mode": "transaction", "default_pool_size": "1"}})
