@@ -79,8 +79,9 @@ struct conn {
 	struct conn *peer;     /* borrowed: the linked connection, or NULL */
 	uint32_t pkt_remain;   /* bytes of the current message still to stream to the peer */
 	uint32_t pkt_skip;     /* bytes of the current message still to discard */
-	char addr[46];	       /* peer address as text, "unix" for Unix sockets */
-	int port;
+	uint8_t addr[16];      /* peer address: IPv4 in the first 4 bytes, or IPv6 */
+	uint8_t family;	       /* AF_INET, AF_INET6, or AF_UNIX */
+	uint16_t port;
 	usec_t connect_time; /* wall clock */
 	uint64_t bytes_in;
 	uint64_t bytes_out;
@@ -111,3 +112,7 @@ void conn_release_buf_if_empty(struct conn *c);
 void conn_shutdown(struct conn *c);
 
 void conn_tag(const struct conn *c, char *buf, size_t len);
+
+/* The peer address as text ("127.0.0.1", "::1", "unix") into buf. */
+#define CONN_ADDR_LEN 46
+const char *conn_addr(const struct conn *c, char buf[CONN_ADDR_LEN]);

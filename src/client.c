@@ -32,9 +32,10 @@ static struct client *to_client(struct conn *c)
 static void client_tag(const struct conn *c, char *buf, size_t len)
 {
 	const struct client *client = container_of(c, struct client, conn);
+	char addr[CONN_ADDR_LEN];
 
 	snprintf(buf, len, "C-%u %s/%s@%s:%d", c->id, client->db_name ? client->db_name : "(nodb)",
-		 client->user_name ? client->user_name : "(nouser)", c->addr, c->port);
+		 client->user_name ? client->user_name : "(nouser)", conn_addr(c, addr), c->port);
 }
 
 static void client_on_data(struct conn *c)

@@ -44,27 +44,35 @@ void conn_init(struct conn *c, struct worker *w, enum conn_kind kind, const stru
 	c->id = worker_next_id(w);
 	c->connect_time = wall_usec();
 	c->fd = -1;
-	strcpy(c->addr, "unix");
+	c->family = AF_UNIX;
 	if (fd >= 0)
 		conn_bind_fd(c, fd);
 }
 
 void conn_set_addr(struct conn *c, const struct sockaddr *sa)
 {
+	c->family = AF_UNIX;
+	c->port = 0;
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
 
-		inet_ntop(AF_INET, &in->sin_addr, c->addr, sizeof(c->addr));
+		memcpy(c->addr, &in->sin_addr, 4);
 		c->port = ntohs(in->sin_port);
+		c->family = AF_INET;
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
 
-		inet_ntop(AF_INET6, &in6->sin6_addr, c->addr, sizeof(c->addr));
+		memcpy(c->addr, &in6->sin6_addr, 16);
 		c->port = ntohs(in6->sin6_port);
-	} else {
-		strcpy(c->addr, "unix");
-		c->port = 0;
+		c->family = AF_INET6;
 	}
+}
+
+const char *conn_addr(const struct conn *c, char buf[CONN_ADDR_LEN])
+{
+	if (c->family == AF_UNIX || !inet_ntop(c->family, c->addr, buf, CONN_ADDR_LEN))
+		return "unix";
+	return buf;
 }
 
 void conn_want_read(struct conn *c, bool on)

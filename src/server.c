@@ -28,9 +28,10 @@ static struct server *to_server(struct conn *c)
 static void server_tag(const struct conn *c, char *buf, size_t len)
 {
 	const struct server *s = container_of(c, struct server, conn);
+	char addr[CONN_ADDR_LEN];
 
 	snprintf(buf, len, "S-%u %s/%s@%s:%d", c->id, s->pool->db->name, s->pool->user->name,
-		 c->addr, c->port);
+		 conn_addr(c, addr), c->port);
 }
 
 void server_set_state(struct server *server, enum server_state state)
