@@ -59,10 +59,11 @@ class Scenario:
     """One measurement: a pgbench command line (kind "pgbench") or idle clients ("idle")."""
 
     def __init__(self, name, title, kind, clients, args=(), user=SCRAM_USER, direct=True,
-                 threads=2, needs_prepared=False, per="xact"):
+                 threads=2, needs_prepared=False, per="xact", repeat_factor=1):
         self.name, self.title, self.kind, self.clients = name, title, kind, clients
         self.args, self.user, self.direct, self.threads = list(args), user, direct, threads
         self.needs_prepared, self.per = needs_prepared, per
+        self.repeat_factor = repeat_factor
 
     def describe(self):
         if self.kind == "idle":
@@ -87,8 +88,10 @@ def scenarios(idle_clients):
     out.append(Scenario("churn-scram-c50", "connection churn -C -S, SCRAM secret, 50 clients",
                         "pgbench", 50, ["-C", "-S", "-M", "simple"], direct=False,
                         per="connection"))
+    # One client is the noisiest run (each transaction wakes three processes on two
+    # vCPUs) and the cheapest: it gets twice the repeats.
     out.append(Scenario("latency-c1", "select-only, 1 client (latency over direct)", "pgbench", 1,
-                        ["-S", "-M", "simple"], threads=1))
+                        ["-S", "-M", "simple"], threads=1, repeat_factor=2))
     out.append(Scenario("fairness-c2000", "select-only, 2,000 clients on a pool of 20", "pgbench",
                         2000, ["-S", "-M", "simple"], direct=False))
     out.append(Scenario("idle", f"{idle_clients:,} idle logged-in clients", "idle", idle_clients,
@@ -248,12 +251,12 @@ def background_busy(seconds=0.5):
     """Share of the machine's CPU in use while the benchmark itself is idle (other users'
     work: the noise this run had to live with)."""
     def sample():
-        v = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-        return sum(v), v[3] + v[4]
-    t0, i0 = sample()
+        v = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]]
+        return sum(v), v[0] + v[1] + v[2] + v[7]  # see Bench.cpu_snapshot
+    t0, b0 = sample()
     time.sleep(seconds)
-    t1, i1 = sample()
-    return 0.0 if t1 == t0 else 1.0 - (i1 - i0) / (t1 - t0)
+    t1, b1 = sample()
+    return 0.0 if t1 == t0 else (b1 - b0) / (t1 - t0)
 
 
 # --- the bench ------------------------------------------------------------------------
@@ -269,6 +272,7 @@ class Bench:
         self.poolers = {}  # name -> {"port", "ini", "log", "bin", "kind"}
         self.passwords = {}
         self.waited_total = 0.0
+        self.retries_left = opts.retries
         self.conn_seconds = {}  # (scenario, target) -> pgbench's initial connection time
         self.errors = []  # anything odd: crashes, failed transactions, pgbench errors
         self.pgbouncer_version = None
@@ -626,7 +630,8 @@ log_stats = 0
             if scen.needs_prepared and self.opts.noise and not self.pgbouncer_prepared:
                 continue
             targets = self.targets_for(scen)
-            repeats = self.opts.idle_repeats if scen.kind == "idle" else self.opts.repeats
+            repeats = (self.opts.idle_repeats if scen.kind == "idle"
+                       else self.opts.repeats * scen.repeat_factor)
             for r in range(repeats):
                 k = r % len(targets)
                 for target in targets[k:] + targets[:k]:
@@ -638,19 +643,73 @@ log_stats = 0
             entry = results.setdefault(scen.name, {
                 "title": scen.title, "command": scen.describe(), "kind": scen.kind,
                 "per": scen.per, "clients": scen.clients, "targets": self.targets_for(scen),
-                "runs": [], "background_busy": []})
-            busy = self.wait_quiet()
-            entry["background_busy"].append(busy)
+                "runs": [], "discarded": [], "background_busy": []})
             tag = f"{scen.name} {target} r{r + 1}"
-            if scen.kind == "idle":
-                run = self.run_idle(scen, target, tag)
-            else:
-                run = self.run_pgbench(scen, target, tag)
-            run.update(target=target, repeat=r + 1, background_busy=busy)
+            for attempt in range(3):
+                busy = self.wait_quiet()
+                before = self.cpu_snapshot()
+                if scen.kind == "idle":
+                    run = self.run_idle(scen, target, tag)
+                else:
+                    run = self.run_pgbench(scen, target, tag)
+                others = self.others_share(before)
+                run.update(target=target, repeat=r + 1, background_busy=busy,
+                           others_cpu=others)
+                if (scen.kind == "idle" or others * 100 <= self.opts.max_others
+                        or attempt == 2 or self.retries_left <= 0):
+                    break
+                self.retries_left -= 1
+                entry["discarded"].append(run)
+                say(f"{tag}: other processes used {others * 100:.0f}% of the machine during "
+                    f"the run ({report.run_summary(run)}); running it again")
+            entry["background_busy"].append(others)
             entry["runs"].append(run)
             say(f"[{i}/{len(plan)} {time.monotonic() - started:5.0f}s] {tag}: "
                 + report.run_summary(run))
         return results
+
+    def cpu_snapshot(self):
+        """CPU time so far, in clock ticks: (the whole machine's busy time, that of
+        everything this bench runs: itself and its children, PostgreSQL and its
+        backends, the poolers)."""
+        # user nice system idle iowait irq softirq steal: interrupt time is left out of
+        # "busy" since no process is charged with it (most of it here is the loopback
+        # traffic of the run itself); steal (the host's other guests) counts as others'.
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]]
+        total = sum(fields)
+        busy = fields[0] + fields[1] + fields[2] + fields[7]
+        stats = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                text = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            f = text[text.rindex(")") + 2:].split()
+            stats[int(entry)] = (int(f[1]), sum(int(x) for x in f[11:15]))
+        children = {}
+        for pid, (ppid, _) in stats.items():
+            children.setdefault(ppid, []).append(pid)
+        roots = [os.getpid()] + [p.pid for p in self.procs.live.values()]
+        seen, todo, ours = set(), list(roots), 0
+        while todo:
+            pid = todo.pop()
+            if pid in seen or pid not in stats:
+                continue
+            seen.add(pid)
+            ours += stats[pid][1]
+            todo += children.get(pid, [])
+        return total, busy, ours
+
+    def others_share(self, before):
+        """Share of the machine's CPU that processes other than this bench's used since
+        the snapshot `before` (other users' tests, say): the noise a run had to live with."""
+        total0, busy0, ours0 = before
+        total1, busy1, ours1 = self.cpu_snapshot()
+        if total1 <= total0:
+            return 0.0
+        return round(max(0.0, (busy1 - busy0) - (ours1 - ours0)) / (total1 - total0), 3)
 
     def wait_quiet(self):
         """The share of CPU others use now; if above --max-busy, wait (at most 20 s per
@@ -793,7 +852,12 @@ def main():
                     help="before each run, wait while other processes use more than PCT%% of "
                     "the CPU (default 25; at most 20 s per run)")
     ap.add_argument("--wait-budget", type=float, metavar="S",
-                    help="seconds of such waiting in all (default 300, quick 30)")
+                    help="seconds of such waiting in all (default 180, quick 30)")
+    ap.add_argument("--max-others", type=float, default=10, metavar="PCT",
+                    help="run a measurement again (at most twice) when other processes used "
+                    "more than PCT%% of the machine's CPU during it (default 10)")
+    ap.add_argument("--retries", type=int, metavar="N",
+                    help="such re-runs in all (default 10, quick 4)")
     ap.add_argument("--report", metavar="JSON", help="print the tables of an earlier run, "
                     "run nothing")
     ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
@@ -814,8 +878,10 @@ def main():
     opts.duration = opts.duration or (3 if opts.quick else 8)
     opts.idle_clients = opts.idle_clients or (2000 if opts.quick else 10000)
     opts.idle_repeats = 1 if opts.quick else 2
+    if opts.retries is None:
+        opts.retries = 4 if opts.quick else 10
     if opts.wait_budget is None:
-        opts.wait_budget = 30 if opts.quick else 300
+        opts.wait_budget = 30 if opts.quick else 180
     if opts.repeats < 1 or opts.duration < 1 or opts.idle_clients < 1:
         ap.error("--repeats, --duration and --idle-clients must be positive")
 
@@ -845,6 +911,7 @@ def main():
                      mode=mode,
                      repeats=opts.repeats, duration_s=opts.duration,
                      idle_clients=opts.idle_clients, waited_for_quiet_s=bench.waited_total,
+                     reruns=opts.retries - bench.retries_left, max_others_pct=opts.max_others,
                      runtime_s=round(time.monotonic() - started),
                      weir_version=None if opts.noise else bench.weir_version,
                      weir_bin=None if opts.noise else str(Path(opts.weir_bin).resolve()),

@@ -205,7 +205,7 @@ def render(data, markdown=False):
         out.append(_table(["scenario", f"{cs} TPS", f"{rs} TPS", "direct TPS",
                            f"TPS {cs}/{rs} (range)", f"TPS {cs}/direct", f"{cs} p99 ms",
                            f"{rs} p99 ms", f"p99 {cs}/{rs}", f"{cs} CPU µs", f"{rs} CPU µs",
-                           f"CPU {cs}/{rs} (range)", "busy", "targets"], rows, markdown))
+                           f"CPU {cs}/{rs} (range)", "others", "targets"], rows, markdown))
         out.append("")
     lat_rows = []
     for name, e in data["scenarios"].items():
