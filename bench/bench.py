@@ -669,15 +669,11 @@ log_stats = 0
         return results
 
     def cpu_snapshot(self):
-        """CPU time so far, in clock ticks: (the whole machine's busy time, that of
-        everything this bench runs: itself and its children, PostgreSQL and its
-        backends, the poolers)."""
-        # user nice system idle iowait irq softirq steal: interrupt time is left out of
-        # "busy" since no process is charged with it (most of it here is the loopback
-        # traffic of the run itself); steal (the host's other guests) counts as others'.
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]]
-        total = sum(fields)
-        busy = fields[0] + fields[1] + fields[2] + fields[7]
+        """The machine's total CPU time (all CPUs, in clock ticks) and, for every user
+        process that is not part of this bench, its CPU time including its reaped
+        children. The bench is this process, its children, PostgreSQL with its backends
+        and the poolers; kernel threads count for nobody."""
+        total = sum(int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:9])
         stats = {}
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
@@ -691,25 +687,29 @@ log_stats = 0
         children = {}
         for pid, (ppid, _) in stats.items():
             children.setdefault(ppid, []).append(pid)
-        roots = [os.getpid()] + [p.pid for p in self.procs.live.values()]
-        seen, todo, ours = set(), list(roots), 0
+        todo = [os.getpid()] + [p.pid for p in self.procs.live.values()]
+        ours = set()
         while todo:
             pid = todo.pop()
-            if pid in seen or pid not in stats:
-                continue
-            seen.add(pid)
-            ours += stats[pid][1]
-            todo += children.get(pid, [])
-        return total, busy, ours
+            if pid not in ours and pid in stats:
+                ours.add(pid)
+                todo += children.get(pid, [])
+        others = {pid: cpu for pid, (ppid, cpu) in stats.items()
+                  if pid not in ours and pid != 2 and ppid != 2}
+        return total, others
 
     def others_share(self, before):
-        """Share of the machine's CPU that processes other than this bench's used since
-        the snapshot `before` (other users' tests, say): the noise a run had to live with."""
-        total0, busy0, ours0 = before
-        total1, busy1, ours1 = self.cpu_snapshot()
+        """Share of the machine's CPU (both CPUs together) that processes other than this
+        bench's used since the snapshot `before`: other users' tests, say, which is noise
+        for the run. A process that ended in between is counted by its parent's children
+        time, which includes what it had used before the snapshot: that is taken off."""
+        total0, others0 = before
+        total1, others1 = self.cpu_snapshot()
+        used = sum(cpu - others0.get(pid, 0) for pid, cpu in others1.items())
+        used -= sum(cpu for pid, cpu in others0.items() if pid not in others1)
         if total1 <= total0:
             return 0.0
-        return round(max(0.0, (busy1 - busy0) - (ours1 - ours0)) / (total1 - total0), 3)
+        return round(max(0.0, used) / (total1 - total0), 3)
 
     def wait_quiet(self):
         """The share of CPU others use now; if above --max-busy, wait (at most 20 s per
@@ -852,12 +852,12 @@ def main():
                     help="before each run, wait while other processes use more than PCT%% of "
                     "the CPU (default 25; at most 20 s per run)")
     ap.add_argument("--wait-budget", type=float, metavar="S",
-                    help="seconds of such waiting in all (default 180, quick 30)")
+                    help="seconds of such waiting in all (default 180, quick 20)")
     ap.add_argument("--max-others", type=float, default=10, metavar="PCT",
                     help="run a measurement again (at most twice) when other processes used "
                     "more than PCT%% of the machine's CPU during it (default 10)")
     ap.add_argument("--retries", type=int, metavar="N",
-                    help="such re-runs in all (default 10, quick 4)")
+                    help="such re-runs in all (default 10, quick 3)")
     ap.add_argument("--report", metavar="JSON", help="print the tables of an earlier run, "
                     "run nothing")
     ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
@@ -879,9 +879,9 @@ def main():
     opts.idle_clients = opts.idle_clients or (2000 if opts.quick else 10000)
     opts.idle_repeats = 1 if opts.quick else 2
     if opts.retries is None:
-        opts.retries = 4 if opts.quick else 10
+        opts.retries = 3 if opts.quick else 10
     if opts.wait_budget is None:
-        opts.wait_budget = 30 if opts.quick else 180
+        opts.wait_budget = 20 if opts.quick else 180
     if opts.repeats < 1 or opts.duration < 1 or opts.idle_clients < 1:
         ap.error("--repeats, --duration and --idle-clients must be positive")
 
