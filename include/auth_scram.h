@@ -10,10 +10,11 @@
 
 #include "common.h"
 
-#define SCRAM_KEY_LEN	   32
-#define SCRAM_MAX_SALT_LEN 64
-#define SCRAM_NONCE_LEN	   24 /* random bytes before base64 */
-#define SCRAM_MECH	   "SCRAM-SHA-256"
+#define SCRAM_KEY_LEN	     32
+#define SCRAM_MAX_SALT_LEN   64
+#define SCRAM_NONCE_LEN	     24 /* random bytes before base64 */
+#define SCRAM_NONCE_TEXT_LEN 32 /* SCRAM_NONCE_LEN bytes in base64 */
+#define SCRAM_MECH	     "SCRAM-SHA-256"
 
 /* The verifier PostgreSQL stores: SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>. */
 struct scram_keys {
@@ -52,9 +53,14 @@ struct scram_server {
 	bool mock; /* unknown user: run the exchange and always fail at the proof */
 };
 
+/* A server nonce (printable, NUL-terminated) from SCRAM_NONCE_LEN random bytes. */
+void auth_scram_encode_nonce(const uint8_t raw[SCRAM_NONCE_LEN],
+			     char out[SCRAM_NONCE_TEXT_LEN + 1]);
+
 /*
  * Handles client-first-message and writes server-first-message (NUL-terminated) into out.
- * server_nonce is NULL in production (random bytes are drawn); tests pass the RFC's.
+ * server_nonce comes from auth_scram_encode_nonce (tests pass the RFC's); when NULL,
+ * random bytes are drawn here.
  */
 enum scram_result auth_scram_server_first(struct scram_server *st, const struct scram_keys *keys,
 					  const char *client_first, size_t len,

@@ -10,6 +10,7 @@
 
 #include "common.h"
 #include "list.h"
+#include "random_pool.h"
 
 struct client;
 struct server;
@@ -25,7 +26,8 @@ struct cancel_table {
 void cancel_table_init(struct cancel_table *t);
 void cancel_table_free(struct cancel_table *t);
 /* Draws a fresh random key for the client and registers it. */
-MUST_CHECK bool cancel_register(struct cancel_table *t, struct client *client);
+MUST_CHECK bool cancel_register(struct cancel_table *t, struct random_pool *rnd,
+				struct client *client);
 void cancel_unregister(struct cancel_table *t, struct client *client);
 
 /* A CancelRequest arrived on a new connection of worker w. */

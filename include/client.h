@@ -30,6 +30,19 @@ enum client_login_phase {
 	LOGIN_DONE,
 };
 
+/*
+ * What only login needs, freed once the client is logged in: an idle session keeps no
+ * secret and no copy of its names.
+ */
+struct client_login {
+	char *user_name; /* owned: as sent */
+	char *db_name;	 /* owned: as sent, or the user name */
+	char *secret;	 /* owned copy of the auth_file secret; NULL for unknown users */
+	int secret_kind; /* enum secret_kind of secret */
+	uint8_t md5_salt[4];
+	struct scram_server *scram; /* owned: the SCRAM exchange, only while it runs */
+};
+
 /* A replication connection (startup parameter `replication`). */
 enum replication_mode {
 	REPL_NONE,
@@ -47,13 +60,11 @@ struct client {
 	struct user *login_user;      /* borrowed: the user the client authenticated as */
 	struct server *server;	      /* borrowed: linked server or NULL */
 	enum client_login_phase phase;
-	char *user_name;	     /* owned */
-	char *db_name;		     /* owned */
+	/* Borrowed: from `login` while it runs, then from login_user and db (the registry's). */
+	const char *user_name;
+	const char *db_name;
+	struct client_login *login;  /* owned: NULL once logged in */
 	struct param_values *params; /* owned: tracked values it asked for; NULL = none */
-	char *secret;	 /* owned copy of the auth_file secret; NULL for unknown users */
-	int secret_kind; /* enum secret_kind of secret */
-	uint8_t md5_salt[4];
-	struct scram_server *scram; /* owned: the SCRAM exchange, only while it runs */
 	uint32_t cancel_pid;
 	uint32_t cancel_key;
 	usec_t request_time;	  /* monotonic: when it last asked for a server */
@@ -107,6 +118,8 @@ void client_link(struct client *client, struct server *server);
 
 /* Ends a SCRAM exchange: wipes and frees its state. */
 void client_forget_scram(struct client *client);
+/* Login is over: names now come from the registry; the login state is wiped and freed. */
+void client_forget_login(struct client *client, struct user *login_user, struct database *db);
 
 void client_free(struct client *client);
 

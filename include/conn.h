@@ -74,6 +74,7 @@ struct conn {
 	bool connecting;       /* non-blocking connect in progress: queue, do not write */
 	bool processing;       /* inside relay_process(): guards against re-entry */
 	bool hold;	       /* scan no further until approved bytes are sent (on_flushed) */
+	bool corked;	       /* conn_send queues without writing until conn_uncork() */
 	struct iobuf *buf;     /* owned: data received from this socket, NULL when idle */
 	struct iobuf *out;     /* owned: weir's own bytes for this socket, NULL when empty */
 	struct conn *peer;     /* borrowed: the linked connection, or NULL */
@@ -104,6 +105,14 @@ void conn_update_events(struct conn *c);
  */
 MUST_CHECK bool conn_send(struct conn *c, const void *data, size_t len);
 bool conn_has_output(const struct conn *c);
+
+/*
+ * Cork: conn_send only queues, so that messages built by separate steps (a SASL final and
+ * the welcome after it) leave in one write. Uncork writes what was queued; the connection
+ * may be closed afterwards if that write failed.
+ */
+void conn_cork(struct conn *c);
+void conn_uncork(struct conn *c);
 
 /* Drops the buffer if it holds nothing, so idle connections hold no memory. */
 void conn_release_buf_if_empty(struct conn *c);

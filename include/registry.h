@@ -11,6 +11,7 @@
 #include "common.h"
 #include "list.h"
 #include "params.h"
+#include "random_pool.h"
 
 struct config;
 struct db_def;
@@ -54,6 +55,7 @@ struct registry {
 	struct list_head pools;
 	bool paused;
 	uint8_t mock_secret[32];     /* per process: salts of mock SCRAM exchanges */
+	struct random_pool random;   /* nonces and cancel keys */
 	struct param_names tracked;  /* tracked parameters, fixed at start */
 	struct cancel_table cancels; /* clients by cancel key */
 	struct ps_registry *ps;	     /* owned: distinct prepared statements */

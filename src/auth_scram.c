@@ -32,6 +32,7 @@
 
 /* Characters of base64 text for n bytes (without the NUL); an array size, hence a macro. */
 #define B64_LEN(n) ((((n) + 2) / 3) * 4)
+_Static_assert(B64_LEN(SCRAM_NONCE_LEN) == SCRAM_NONCE_TEXT_LEN, "nonce text length");
 /* The longest base64 text we decode: a SCRAM_MAX_SALT_LEN salt (88 characters), rounded up. */
 #define B64_MAX_TEXT 128
 
@@ -408,14 +409,19 @@ static bool server_keys(struct scram_server *st, const struct scram_keys *keys)
 	       RAND_bytes(k->server_key, SCRAM_KEY_LEN) == 1;
 }
 
+void auth_scram_encode_nonce(const uint8_t raw[SCRAM_NONCE_LEN], char out[SCRAM_NONCE_TEXT_LEN + 1])
+{
+	b64_encode(raw, SCRAM_NONCE_LEN, out);
+}
+
 /* A fresh nonce: SCRAM_NONCE_LEN random bytes in base64. */
-static bool random_nonce(char out[B64_LEN(SCRAM_NONCE_LEN) + 1])
+static bool random_nonce(char out[SCRAM_NONCE_TEXT_LEN + 1])
 {
 	uint8_t raw[SCRAM_NONCE_LEN];
 
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
 		return false;
-	b64_encode(raw, sizeof(raw), out);
+	auth_scram_encode_nonce(raw, out);
 	return true;
 }
 

@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <event2/event.h>
-#include <openssl/rand.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -94,11 +93,11 @@ static struct client *find(const struct cancel_table *t, uint32_t pid, uint32_t 
 	return NULL;
 }
 
-bool cancel_register(struct cancel_table *t, struct client *client)
+bool cancel_register(struct cancel_table *t, struct random_pool *rnd, struct client *client)
 {
 	do {
-		if (RAND_bytes((unsigned char *)&client->cancel_pid, 4) != 1 ||
-		    RAND_bytes((unsigned char *)&client->cancel_key, 4) != 1)
+		if (!random_pool_take(rnd, &client->cancel_pid, 4) ||
+		    !random_pool_take(rnd, &client->cancel_key, 4))
 			return false;
 		client->cancel_pid &= 0x7fffffffu;
 	} while (find(t, client->cancel_pid, client->cancel_key));

@@ -147,6 +147,7 @@ void client_accept(struct worker *w, int fd, const struct sockaddr *sa, bool uni
 
 		sock_tune_tcp(fd, &o);
 	}
+	client->login = xcalloc(1, sizeof(*client->login));
 	list_node_init(&client->node);
 	list_node_init(&client->cancel_node);
 	client->state = CL_LOGIN;
@@ -333,7 +334,8 @@ void client_welcome_from(struct client *client, const uint8_t *params, uint32_t 
 	struct wire_builder b;
 	bool sent;
 
-	if (!cancel_register(&client->conn.worker->reg->cancels, client)) {
+	if (!cancel_register(&client->conn.worker->reg->cancels, &client->conn.worker->reg->random,
+			     client)) {
 		free(buf);
 		client_close(client, "08P01", "cannot generate a cancel key");
 		return;
@@ -418,24 +420,47 @@ void client_link(struct client *client, struct server *server)
 
 void client_forget_scram(struct client *client)
 {
-	if (!client->scram)
+	struct client_login *login = client->login;
+
+	if (!login || !login->scram)
 		return;
-	auth_scram_server_reset(client->scram);
-	free(client->scram);
-	client->scram = NULL;
+	auth_scram_server_reset(login->scram);
+	free(login->scram);
+	login->scram = NULL;
+}
+
+static void free_login(struct client *client)
+{
+	struct client_login *login = client->login;
+
+	if (!login)
+		return;
+	client_forget_scram(client);
+	if (login->secret) {
+		OPENSSL_cleanse(login->secret, strlen(login->secret));
+		free(login->secret);
+	}
+	free(login->user_name);
+	free(login->db_name);
+	OPENSSL_cleanse(login, sizeof(*login));
+	free(login);
+	client->login = NULL;
+}
+
+void client_forget_login(struct client *client, struct user *login_user, struct database *db)
+{
+	client->login_user = login_user;
+	client->db = db;
+	client->user_name = login_user->name;
+	client->db_name = db->name;
+	free_login(client);
 }
 
 void client_free(struct client *client)
 {
-	free(client->user_name);
 	free(client->raw_options);
-	free(client->db_name);
 	params_free(&client->params);
-	if (client->secret) {
-		OPENSSL_cleanse(client->secret, strlen(client->secret));
-		free(client->secret);
-	}
-	client_forget_scram(client);
+	free_login(client);
 	ps_client_map_free(client->conn.worker->reg->ps, client->ps);
 	free(client);
 }

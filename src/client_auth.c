@@ -61,11 +61,13 @@ static void ask_sasl(struct client *client)
 
 static void ask_md5(struct client *client)
 {
-	if (RAND_bytes(client->md5_salt, sizeof(client->md5_salt)) != 1) {
+	if (!random_pool_take(&client->conn.worker->reg->random, client->login->md5_salt,
+			      sizeof(client->login->md5_salt))) {
 		client_close(client, "08P01", "cannot generate a salt");
 		return;
 	}
-	if (send_auth(client, WIRE_AUTH_MD5, client->md5_salt, sizeof(client->md5_salt)))
+	if (send_auth(client, WIRE_AUTH_MD5, client->login->md5_salt,
+		      sizeof(client->login->md5_salt)))
 		client->phase = LOGIN_PASSWORD;
 }
 
@@ -79,8 +81,8 @@ static void lookup_secret(struct client *client)
 		log_info("no such user: %s", client->user_name);
 		return;
 	}
-	client->secret = xstrdup(e->secret);
-	client->secret_kind = e->kind;
+	client->login->secret = xstrdup(e->secret);
+	client->login->secret_kind = e->kind;
 }
 
 static void auth_any(struct client *client)
@@ -105,7 +107,7 @@ void client_auth_start(struct client *client)
 		auth_any(client);
 		return;
 	case AUTH_TYPE_TRUST:
-		if (client->secret)
+		if (client->login->secret)
 			client_login_authenticated(client);
 		else
 			client_close(client, "28000", "\"trust\" authentication failed");
@@ -115,7 +117,7 @@ void client_auth_start(struct client *client)
 			client->phase = LOGIN_PASSWORD;
 		return;
 	case AUTH_TYPE_MD5:
-		if (client->secret && client->secret_kind == SECRET_SCRAM)
+		if (client->login->secret && client->login->secret_kind == SECRET_SCRAM)
 			ask_sasl(client);
 		else
 			ask_md5(client);
@@ -136,17 +138,17 @@ static bool check_cleartext(struct client *client, const char *password)
 	struct scram_keys stored, derived;
 	bool ok = false;
 
-	switch (client->secret_kind) {
+	switch (client->login->secret_kind) {
 	case SECRET_PLAIN:
-		ok = strlen(password) == strlen(client->secret) &&
-		     CRYPTO_memcmp(password, client->secret, strlen(password)) == 0;
+		ok = strlen(password) == strlen(client->login->secret) &&
+		     CRYPTO_memcmp(password, client->login->secret, strlen(password)) == 0;
 		break;
 	case SECRET_MD5:
 		auth_md5_verifier(client->user_name, password, md5);
-		ok = CRYPTO_memcmp(md5, client->secret, MD5_PASSWD_LEN + 1) == 0;
+		ok = CRYPTO_memcmp(md5, client->login->secret, MD5_PASSWD_LEN + 1) == 0;
 		break;
 	case SECRET_SCRAM:
-		ok = auth_scram_parse_verifier(client->secret, &stored) &&
+		ok = auth_scram_parse_verifier(client->login->secret, &stored) &&
 		     auth_scram_keys_from_password(password, stored.salt, stored.salt_len,
 						   stored.iterations, &derived, NULL) &&
 		     CRYPTO_memcmp(stored.stored_key, derived.stored_key, SCRAM_KEY_LEN) == 0 &&
@@ -171,12 +173,13 @@ static void on_password(struct client *client, const uint8_t *body, uint32_t len
 		client_close(client, "08P01", "invalid password packet");
 		return;
 	}
-	if (!client->secret)
+	if (!client->login->secret)
 		ok = false;
 	else if (cfg->auth_type == AUTH_TYPE_PLAIN)
 		ok = check_cleartext(client, password);
 	else
-		ok = auth_md5_check(client->user_name, client->secret, client->md5_salt, password);
+		ok = auth_md5_check(client->user_name, client->login->secret,
+				    client->login->md5_salt, password);
 	if (ok)
 		client_login_authenticated(client);
 	else
@@ -209,15 +212,15 @@ static bool scram_keys_for(struct client *client, struct scram_keys *keys)
 	struct user *u;
 	uint8_t salt[16];
 
-	if (!client->secret || client->secret_kind == SECRET_MD5)
+	if (!client->login->secret || client->login->secret_kind == SECRET_MD5)
 		return false;
-	if (client->secret_kind == SECRET_SCRAM)
-		return auth_scram_parse_verifier(client->secret, keys);
+	if (client->login->secret_kind == SECRET_SCRAM)
+		return auth_scram_parse_verifier(client->login->secret, keys);
 	u = registry_user(client->conn.worker->reg, client->user_name);
 	if (!u->have_own_keys) {
 		if (RAND_bytes(salt, sizeof(salt)) != 1 ||
 		    !auth_scram_keys_from_password(
-			client->secret, salt, sizeof(salt),
+			client->login->secret, salt, sizeof(salt),
 			(uint32_t)client->conn.worker->reg->cfg->scram_iterations, &u->own_keys,
 			NULL))
 			return false;
@@ -234,6 +237,8 @@ static void on_sasl_initial(struct client *client, const uint8_t *body, uint32_t
 	const uint8_t *data;
 	uint32_t dlen;
 	struct scram_keys keys;
+	uint8_t raw_nonce[SCRAM_NONCE_LEN];
+	char nonce[SCRAM_NONCE_TEXT_LEN + 1];
 	char out[SCRAM_MSG_MAX];
 
 	wire_reader_init(&r, body, len);
@@ -244,13 +249,18 @@ static void on_sasl_initial(struct client *client, const uint8_t *body, uint32_t
 		client_close(client, "08P01", "invalid SASL initial response");
 		return;
 	}
-	if (!client->scram)
-		client->scram = xcalloc(1, sizeof(*client->scram));
-	client->scram->mock = !scram_keys_for(client, &keys);
-	if (client->scram->mock)
+	if (!client->login->scram)
+		client->login->scram = xcalloc(1, sizeof(*client->login->scram));
+	client->login->scram->mock = !scram_keys_for(client, &keys);
+	if (client->login->scram->mock)
 		mock_keys(client, &keys);
-	if (auth_scram_server_first(client->scram, &keys, (const char *)data, dlen, NULL, out,
-				    sizeof(out)) != SCRAM_OK) {
+	if (!random_pool_take(&client->conn.worker->reg->random, raw_nonce, sizeof(raw_nonce))) {
+		client_close(client, "08P01", "cannot generate a SCRAM nonce");
+		return;
+	}
+	auth_scram_encode_nonce(raw_nonce, nonce);
+	if (auth_scram_server_first(client->login->scram, &keys, (const char *)data, dlen, nonce,
+				    out, sizeof(out)) != SCRAM_OK) {
 		client_close(client, "08P01", "malformed SCRAM message");
 		return;
 	}
@@ -263,10 +273,10 @@ static void remember_client_key(struct client *client)
 {
 	struct user *u;
 
-	if (client->secret_kind != SECRET_SCRAM)
+	if (client->login->secret_kind != SECRET_SCRAM)
 		return;
 	u = registry_user(client->conn.worker->reg, client->user_name);
-	memcpy(u->client_key, client->scram->client_key, SCRAM_KEY_LEN);
+	memcpy(u->client_key, client->login->scram->client_key, SCRAM_KEY_LEN);
 	u->have_client_key = true;
 }
 
@@ -274,12 +284,16 @@ static void on_sasl_final(struct client *client, const uint8_t *body, uint32_t l
 {
 	char out[SCRAM_MSG_MAX];
 
-	switch (auth_scram_server_final(client->scram, (const char *)body, len, out, sizeof(out))) {
+	switch (auth_scram_server_final(client->login->scram, (const char *)body, len, out,
+					sizeof(out))) {
 	case SCRAM_OK:
 		remember_client_key(client);
 		client_forget_scram(client);
+		conn_cork(
+		    &client->conn); /* the SASL final leaves with the welcome, if it is ready */
 		if (send_auth(client, WIRE_AUTH_SASL_FINAL, out, strlen(out)))
 			client_login_authenticated(client);
+		conn_uncork(&client->conn);
 		return;
 	case SCRAM_BAD_PROOF:
 		auth_failed(client);

@@ -145,11 +145,11 @@ static bool take_param(struct client *client, struct startup *st, const char *na
 	const struct config *cfg = client->conn.worker->reg->cfg;
 
 	if (strcmp(name, "user") == 0) {
-		free(client->user_name);
-		client->user_name = xstrdup(value);
+		free(client->login->user_name);
+		client->user_name = client->login->user_name = xstrdup(value);
 	} else if (strcmp(name, "database") == 0) {
-		free(client->db_name);
-		client->db_name = xstrdup(value);
+		free(client->login->db_name);
+		client->db_name = client->login->db_name = xstrdup(value);
 	} else if (strcmp(name, "options") == 0) {
 		free(client->raw_options);
 		client->raw_options = xstrdup(value);
@@ -223,8 +223,8 @@ static bool check_names(struct client *client)
 		return false;
 	}
 	if (!client->db_name || !*client->db_name) {
-		free(client->db_name);
-		client->db_name = xstrdup(client->user_name);
+		free(client->login->db_name);
+		client->db_name = client->login->db_name = xstrdup(client->user_name);
 	}
 	if (strlen(client->db_name) >= MAX_DBNAME) {
 		client_close(client, "08P01", "database name too long");
@@ -382,6 +382,7 @@ void client_login_authenticated(struct client *client)
 	}
 	pool =
 	    registry_pool(reg, db, registry_user(reg, database_server_user(db, client->user_name)));
+	client_forget_login(client, registry_user(reg, client->user_name), db);
 	client->pool = pool;
 	db->client_count++;
 	pool->user->client_count++;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Socket and event plumbing shared by clients and servers. Each connection has a read and a
- * write event; they are added or removed only when the wanted state changes, so a busy
- * connection does not pay an epoll_ctl per packet. Writes of weir's own messages go straight
+ * Socket and event plumbing shared by clients and servers. Each connection has one event for
+ * both directions; it is re-registered only when the wanted state changes, and read interest
+ * is dropped lazily, so a busy connection does not pay an epoll_ctl per packet. Writes of weir's own messages go straight
  * to the socket; only what the kernel does not take is queued in `out`.
  */
 #include <arpa/inet.h>
@@ -18,14 +18,47 @@
 #include "relay.h"
 #include "worker.h"
 
+/* The events the connection's state wants registered now. */
+static short wanted_events(const struct conn *c)
+{
+	bool peer_pending = c->peer && c->peer->buf && iobuf_unsent(c->peer->buf) > 0;
+	short want = 0;
+
+	if (c->reading && !c->paused)
+		want |= EV_READ;
+	if ((c->out != NULL && !c->corked) || peer_pending || c->connecting)
+		want |= EV_WRITE;
+	return want;
+}
+
+static void on_event(evutil_socket_t fd, short what, void *arg);
+
+static void arm(struct conn *c, short want)
+{
+	if (want == c->armed)
+		return;
+	if (c->armed)
+		event_del(&c->ev);
+	c->armed = want;
+	if (!want)
+		return;
+	event_assign(&c->ev, c->worker->base, c->fd, want | EV_PERSIST, on_event, c);
+	event_add(&c->ev, NULL);
+}
+
 static void on_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
+	(void)fd;
 	if (what & EV_WRITE)
 		relay_on_writable(c);
-	if ((what & EV_READ) && !c->closed && (c->armed & EV_READ))
+	if (!(what & EV_READ) || c->closed || c->fd < 0)
+		return;
+	if (wanted_events(c) & EV_READ)
 		c->ops->on_data(c);
+	else
+		arm(c, wanted_events(c)); /* the lazily kept read interest fired: drop it now */
 }
 
 void conn_bind_fd(struct conn *c, int fd)
@@ -83,24 +116,19 @@ void conn_want_read(struct conn *c, bool on)
 
 void conn_update_events(struct conn *c)
 {
-	bool peer_pending = c->peer && c->peer->buf && iobuf_unsent(c->peer->buf) > 0;
-	short want = 0;
+	short want;
 
 	if (c->fd < 0 || c->closed)
 		return;
-	if (c->reading && !c->paused)
-		want |= EV_READ;
-	if (c->out != NULL || peer_pending || c->connecting)
-		want |= EV_WRITE;
-	if (want == c->armed)
+	want = wanted_events(c);
+	/*
+	 * Read interest that is no longer wanted stays registered: a client waiting for a server
+	 * usually sends nothing meanwhile, and dropping and re-adding it would cost two
+	 * epoll_ctl calls per wait. If it does fire, on_event drops it then.
+	 */
+	if (want == (c->armed & ~EV_READ))
 		return;
-	if (c->armed)
-		event_del(&c->ev);
-	c->armed = want;
-	if (!want)
-		return;
-	event_assign(&c->ev, c->worker->base, c->fd, want | EV_PERSIST, on_event, c);
-	event_add(&c->ev, NULL);
+	arm(c, want);
 }
 
 bool conn_has_output(const struct conn *c)
@@ -131,7 +159,7 @@ bool conn_send(struct conn *c, const void *data, size_t len)
 
 	if (c->closed || c->fd < 0)
 		return false;
-	if (!c->out && !c->connecting) {
+	if (!c->out && !c->connecting && !c->corked) {
 		n = send(c->fd, data, len, MSG_NOSIGNAL);
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			return false;
@@ -144,6 +172,18 @@ bool conn_send(struct conn *c, const void *data, size_t len)
 	return queue_output(c, (const uint8_t *)data + n, len - (size_t)n);
 }
 
+void conn_cork(struct conn *c)
+{
+	c->corked = true;
+}
+
+void conn_uncork(struct conn *c)
+{
+	c->corked = false;
+	if (c->out && !c->closed && c->fd >= 0)
+		relay_on_writable(c);
+}
+
 void conn_release_buf_if_empty(struct conn *c)
 {
 	if (c->buf && iobuf_is_empty(c->buf) && c->pkt_remain == 0) {
@@ -154,6 +194,10 @@ void conn_release_buf_if_empty(struct conn *c)
 
 void conn_shutdown(struct conn *c)
 {
+	if (c->corked && c->out && c->fd >= 0) /* a last message, an error say: best effort */
+		(void)!send(c->fd, c->out->data + c->out->send_pos, iobuf_unsent(c->out),
+			    MSG_NOSIGNAL);
+	c->corked = false;
 	if (c->fd >= 0) {
 		if (c->armed)
 			event_del(&c->ev);

@@ -24,6 +24,7 @@ struct registry *registry_create(struct config *cfg, struct auth_file *auth, con
 	reg->conffile = xstrdup(conffile);
 	if (RAND_bytes(reg->mock_secret, sizeof(reg->mock_secret)) != 1)
 		die("cannot draw random bytes");
+	random_pool_init(&reg->random);
 	list_init(&reg->databases);
 	list_init(&reg->users);
 	list_init(&reg->pools);
