@@ -233,11 +233,59 @@ def tail(path, lines):
         return ""
 
 
-def cpu_seconds(pid):
-    """utime + stime of a process (all its threads) in seconds, from /proc/PID/stat."""
+def cpu_times(pid):
+    """(utime, stime) of a process (all its threads) in seconds, from /proc/PID/stat: the
+    CPU spent in the pooler's own code and libraries, and in the kernel on its behalf."""
     text = Path(f"/proc/{pid}/stat").read_text()
     fields = text[text.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
+def cpu_seconds(pid):
+    return sum(cpu_times(pid))
+
+
+PERF_EVENTS = {"raw_syscalls:sys_enter": "syscalls", "context-switches": "switches"}
+
+
+class SyscallCounter:
+    """Counts a process's system calls and context switches with `perf stat` (where perf
+    works: it needs the linux-perf package and tracepoint access), to show where a pooler's
+    kernel time comes from. Without perf it counts nothing and the bench goes on."""
+
+    def __init__(self, pid, out_path):
+        self.out_path = out_path
+        self.proc = None
+        if not shutil.which("perf"):
+            return
+        try:
+            self.proc = subprocess.Popen(
+                ["perf", "stat", "-x,", "-e", ",".join(PERF_EVENTS), "-p", str(pid), "-o",
+                 str(out_path)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, start_new_session=True)
+        except OSError:
+            self.proc = None
+
+    def stop(self):
+        """{"syscalls": n, "switches": n} since the start, or {} when perf did not count."""
+        if not self.proc:
+            return {}
+        try:
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            return {}
+        counts = {}
+        try:
+            text = Path(self.out_path).read_text(errors="replace")
+        except OSError:
+            return {}
+        for line in text.splitlines():
+            fields = line.split(",")
+            if len(fields) > 2 and fields[2] in PERF_EVENTS and fields[0].isdigit():
+                counts[PERF_EVENTS[fields[2]]] = int(fields[0])
+        return counts
 
 
 def rss_kb(pid):
@@ -511,7 +559,11 @@ log_stats = 0
         env = dict(os.environ, PGPASSWORD=self.passwords[scen.user])
         pid = None if target == "direct" else self.poolers[target]["proc"].pid
         base_fds = len(os.listdir(f"/proc/{pid}/fd")) if pid else 0
-        cpu0 = cpu_seconds(pid) if pid else None
+        cpu0 = cpu_times(pid) if pid else None
+        counter = None  # from the start with -C, else once the clients are connected
+        count = pid and self.opts.syscalls
+        if count and "-C" in scen.args:
+            counter = SyscallCounter(pid, self.run_dir / "perf-stat.txt")
         window_start = time.time()
         start = time.monotonic()
         with open(out_path, "w") as out_file:
@@ -526,7 +578,9 @@ log_stats = 0
             while pid and "-C" not in scen.args and proc.poll() is None:
                 try:
                     if len(os.listdir(f"/proc/{pid}/fd")) >= base_fds + scen.clients:
-                        cpu0, window_start, steady = cpu_seconds(pid), time.time(), True
+                        cpu0, window_start, steady = cpu_times(pid), time.time(), True
+                        if count:
+                            counter = SyscallCounter(pid, self.run_dir / "perf-stat.txt")
                         break
                 except OSError:
                     break
@@ -542,7 +596,8 @@ log_stats = 0
         wall = time.monotonic() - start
         out = out_path.read_text(errors="replace")
         alive = target == "direct" or self.pooler_alive(target, tag)
-        cpu1 = cpu_seconds(pid) if pid and alive else None
+        cpu1 = cpu_times(pid) if pid and alive else None
+        kernel_counts = counter.stop() if counter else {}
         run = parse_pgbench(out)
         run.update(wall_s=round(wall, 2), T=seconds, status=proc.returncode)
         if "init_conn_ms" in run:
@@ -552,10 +607,15 @@ log_stats = 0
                                    window_start if steady else None))
         counted = run.get("xacts_in_window") if steady else run.get("xacts")
         if cpu0 is not None and cpu1 is not None:
-            run["cpu_s"] = round(cpu1 - cpu0, 3)
+            user, kernel = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
+            run["cpu_s"] = round(user + kernel, 3)
             run["cpu_window"] = "after logins" if steady else "whole run"
             if counted:
-                run["cpu_us"] = round((cpu1 - cpu0) * 1e6 / counted, 2)
+                run["cpu_us"] = round((user + kernel) * 1e6 / counted, 2)
+                run["cpu_user_us"] = round(user * 1e6 / counted, 2)
+                run["cpu_kernel_us"] = round(kernel * 1e6 / counted, 2)
+                for what, n in kernel_counts.items():
+                    run[f"{what}_per"] = round(n / counted, 2)
         problems = [ln for ln in out.splitlines() if "error" in ln.lower() or "abort" in ln.lower()]
         if not run.get("xacts"):
             problems.append("no transaction completed")
@@ -774,19 +834,19 @@ def parse_pgbench(out):
 
 def log_percentiles(paths, window_start=None):
     """p50/p99/p99.9 in ms from pgbench --log files (one line per transaction: client,
-    number, latency in µs, script, completion time in s and µs), and how many transactions
-    completed after window_start (a time.time() value)."""
+    number, latency in µs, script, completion time in s and µs). With window_start (a
+    time.time() value: when every client held its connection), only the transactions that
+    completed after it count, as for the CPU: while pgbench's threads are still logging in
+    their clients, fewer clients queue and latencies are not those of the scenario."""
     lat = []
-    in_window = 0
     start_us = int(window_start * 1e6) if window_start else 0
     for path in paths:
         with open(path) as f:
             for line in f:
                 parts = line.split()
                 if len(parts) >= 6 and parts[2].isdigit():
-                    lat.append(int(parts[2]))
-                    if start_us and int(parts[4]) * 1000000 + int(parts[5]) >= start_us:
-                        in_window += 1
+                    if int(parts[4]) * 1000000 + int(parts[5]) >= start_us:
+                        lat.append(int(parts[2]))
         os.unlink(path)
     if not lat:
         return {}
@@ -799,7 +859,7 @@ def log_percentiles(paths, window_start=None):
     out = {"logged": n, "p50_ms": pct(0.50), "p99_ms": pct(0.99), "p999_ms": pct(0.999),
            "max_ms": round(lat[-1] / 1000, 3)}
     if window_start:
-        out["xacts_in_window"] = in_window
+        out["xacts_in_window"] = n
     return out
 
 
@@ -861,6 +921,9 @@ def main():
     ap.add_argument("--report", metavar="JSON", help="print the tables of an earlier run, "
                     "run nothing")
     ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
+    ap.add_argument("--syscalls", action="store_true", help="also count each pooler's system "
+                    "calls and context switches with perf stat (adds a little to their CPU; "
+                    "keep it for runs that explain, not for runs that compare)")
     ap.add_argument("--run-dir", default=os.environ.get("WEIR_BENCH_DIR", "/dev/shm/weir-bench"),
                     help="scratch directory on tmpfs (default /dev/shm/weir-bench)")
     opts = ap.parse_args()
@@ -874,6 +937,8 @@ def main():
     mode = "noise" if opts.noise else "quick" if opts.quick else "full"
     if opts.repeats or opts.duration or opts.idle_clients or opts.only:
         mode += " (custom)"
+    if opts.syscalls:
+        mode += " (counting system calls)"
     opts.repeats = opts.repeats or (1 if opts.quick else 3)
     opts.duration = opts.duration or (3 if opts.quick else 8)
     opts.idle_clients = opts.idle_clients or (2000 if opts.quick else 10000)

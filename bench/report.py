@@ -9,7 +9,8 @@ missed. render() turns a summarized result into plain-text or Markdown tables.
 
 import statistics
 
-METRICS = ("tps", "lat_avg_ms", "p50_ms", "p99_ms", "p999_ms", "max_ms", "cpu_us", "conn_ms",
+METRICS = ("tps", "lat_avg_ms", "p50_ms", "p99_ms", "p999_ms", "max_ms", "cpu_us", "cpu_user_us",
+           "cpu_kernel_us", "syscalls_per", "switches_per", "conn_ms",
            "bytes_per_client", "rss_before_kb", "rss_after_kb", "rss_after_close_kb", "login_s")
 
 # The targets: (id, text, goal text, test)
@@ -206,6 +207,27 @@ def render(data, markdown=False):
                            f"TPS {cs}/{rs} (range)", f"TPS {cs}/direct", f"{cs} p99 ms",
                            f"{rs} p99 ms", f"p99 {cs}/{rs}", f"{cs} CPU µs", f"{rs} CPU µs",
                            f"CPU {cs}/{rs} (range)", "others", "targets"], rows, markdown))
+        out.append("")
+    split_rows = []
+    for name, e in data["scenarios"].items():
+        m, ra = e["median"], e["ratios"].get("ref", {})
+        if e["kind"] != "pgbench" or "cpu_kernel_us" not in m.get(c, {}):
+            continue
+        row = [name]
+        for t in (c, r):
+            tm = m.get(t, {})
+            user, kernel = tm.get("cpu_user_us"), tm.get("cpu_kernel_us")
+            share = kernel / (user + kernel) * 100 if user is not None and kernel else None
+            row += [_f(user, 1), _f(kernel, 1), "–" if share is None else f"{share:.0f}%",
+                    _f(tm.get("syscalls_per"), 1), _f(tm.get("switches_per"), 2)]
+        split_rows.append(row + [_f(ra.get("cpu_user_us")), _f(ra.get("cpu_kernel_us"))])
+    if split_rows:
+        heads = ["scenario"]
+        for t in (cs, rs):
+            heads += [f"{t} user µs", f"{t} kernel µs", f"{t} kernel share", f"{t} syscalls",
+                      f"{t} switches"]
+        out.append(_table(heads + [f"user {cs}/{rs}", f"kernel {cs}/{rs}"], split_rows,
+                          markdown))
         out.append("")
     lat_rows = []
     for name, e in data["scenarios"].items():

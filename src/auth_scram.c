@@ -20,7 +20,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "auth_scram.h"
@@ -176,20 +175,75 @@ static bool b64_decode(struct span in, uint8_t *out, size_t min, size_t max, siz
 
 /* ---- hashing ---- */
 
-static bool hmac_sha256(const uint8_t *key, size_t keylen, const void *data, size_t len,
-			uint8_t out[SCRAM_KEY_LEN])
+#define SHA256_BLOCK 64
+
+/*
+ * SHA-256 through one digest object fetched once and one context reused for every hash.
+ * OpenSSL 3's one-shot HMAC() and EVP_Digest() with EVP_sha256() look the algorithm up in
+ * the provider store (locks, a hash table, parameter parsing) and allocate contexts on every
+ * call; that cost half the instructions of a SCRAM login. This is a cache of immutable
+ * objects, set up on first use by the single-threaded process and never changed after.
+ */
+struct sha256_engine {
+	EVP_MD *md;
+	EVP_MD_CTX *ctx;
+};
+
+static struct sha256_engine *engine(void)
 {
+	static struct sha256_engine e;
+
+	if (!e.md) {
+		e.md = EVP_MD_fetch(NULL, "SHA256", NULL);
+		e.ctx = EVP_MD_CTX_new();
+		if (!e.md || !e.ctx) {
+			EVP_MD_free(e.md);
+			EVP_MD_CTX_free(e.ctx);
+			e.md = NULL;
+			e.ctx = NULL;
+		}
+	}
+	return e.md ? &e : NULL;
+}
+
+/* SHA-256 of a and then b (b may be empty). */
+static bool sha256_two(const void *a, size_t alen, const void *b, size_t blen,
+		       uint8_t out[SCRAM_KEY_LEN])
+{
+	struct sha256_engine *e = engine();
 	unsigned int outlen = 0;
 
-	return HMAC(EVP_sha256(), key, (int)keylen, data, len, out, &outlen) &&
-	       outlen == SCRAM_KEY_LEN;
+	return e && EVP_DigestInit_ex2(e->ctx, e->md, NULL) && EVP_DigestUpdate(e->ctx, a, alen) &&
+	       (blen == 0 || EVP_DigestUpdate(e->ctx, b, blen)) &&
+	       EVP_DigestFinal_ex(e->ctx, out, &outlen) && outlen == SCRAM_KEY_LEN;
 }
 
 static bool sha256(const void *data, size_t len, uint8_t out[SCRAM_KEY_LEN])
 {
-	unsigned int outlen = 0;
+	return sha256_two(data, len, NULL, 0, out);
+}
 
-	return EVP_Digest(data, len, out, &outlen, EVP_sha256(), NULL) && outlen == SCRAM_KEY_LEN;
+/* HMAC-SHA-256 (RFC 2104): H((K ^ opad) || H((K ^ ipad) || data)). */
+static bool hmac_sha256(const uint8_t *key, size_t keylen, const void *data, size_t len,
+			uint8_t out[SCRAM_KEY_LEN])
+{
+	uint8_t k[SHA256_BLOCK] = { 0 }, pad[SHA256_BLOCK], inner[SCRAM_KEY_LEN];
+	bool ok = true;
+
+	if (keylen > SHA256_BLOCK)
+		ok = sha256(key, keylen, k);
+	else
+		memcpy(k, key, keylen);
+	for (int i = 0; i < SHA256_BLOCK; i++)
+		pad[i] = k[i] ^ 0x36;
+	ok = ok && sha256_two(pad, sizeof(pad), data, len, inner);
+	for (int i = 0; i < SHA256_BLOCK; i++)
+		pad[i] = k[i] ^ 0x5c;
+	ok = ok && sha256_two(pad, sizeof(pad), inner, sizeof(inner), out);
+	OPENSSL_cleanse(k, sizeof(k));
+	OPENSSL_cleanse(pad, sizeof(pad));
+	OPENSSL_cleanse(inner, sizeof(inner));
+	return ok;
 }
 
 /* AuthMessage = client-first-bare "," server-first "," client-final-without-proof. */

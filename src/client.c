@@ -246,14 +246,16 @@ void client_close(struct client *client, const char *sqlstate, const char *fmt, 
 
 	if (client->conn.closed)
 		return;
-	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
-	conn_tag(&client->conn, tag, sizeof(tag));
-	if (client->conn.worker->reg->cfg->log_disconnections || sqlstate)
+	/* A quiet disconnect (Terminate, log_disconnections=0) formats nothing. */
+	if (client->conn.worker->reg->cfg->log_disconnections || sqlstate) {
+		va_start(ap, fmt);
+		vsnprintf(reason, sizeof(reason), fmt, ap);
+		va_end(ap);
+		conn_tag(&client->conn, tag, sizeof(tag));
 		log_msg(
 		    LOG_LVL_LOG, tag, "closing because: %s (age=%llus)", reason,
 		    (unsigned long long)((wall_usec() - client->conn.connect_time) / USEC_PER_SEC));
+	}
 	if (sqlstate) {
 		if (client->conn.worker->reg->cfg->log_pooler_errors)
 			log_msg(LOG_LVL_WARNING, tag, "pooler error: %s", reason);

@@ -382,7 +382,15 @@ void client_login_authenticated(struct client *client)
 	}
 	pool =
 	    registry_pool(reg, db, registry_user(reg, database_server_user(db, client->user_name)));
-	client_forget_login(client, registry_user(reg, client->user_name), db);
+	/*
+	 * With auth_type=any the name sent was not checked against anything: the client is
+	 * known by the database's forced user, so that made-up names create no user entries.
+	 */
+	client_forget_login(client,
+			    reg->cfg->auth_type == AUTH_TYPE_ANY
+				? pool->user
+				: registry_user(reg, client->user_name),
+			    db);
 	client->pool = pool;
 	db->client_count++;
 	pool->user->client_count++;

@@ -38,6 +38,21 @@ def test_login_with_auth_type_trust(pg, weir):
     check_login(inst, "trust_user", None, AUTH_OK)
 
 
+def test_auth_type_any_logs_anyone_in_as_the_forced_user(pg, weir):
+    """auth_type=any asks for no password; the database's forced user is who the client
+    is, in PostgreSQL and in weir's log, whatever name it sent."""
+    password = pg.passwords["plain_user"]
+    inst = weir({"weir": {"auth_type": "any", "log_connections": 1},
+                 "databases": {"app": f"host=127.0.0.1 port={pg.port} dbname=app "
+                                      f"user=plain_user password={password}"}}, users={})
+    for name in ("made_up_1", "made_up_2"):
+        with PgWire(inst.port) as wire:
+            result = wire_login(wire, name)
+            assert result.auth_methods == [AUTH_OK]
+            assert wire_query(wire, "SELECT current_user, 1") == [["plain_user", "1"]]
+    assert "login attempt: db=app user=plain_user" in inst.log()
+
+
 def test_login_with_auth_type_plain_and_plaintext_secret(pg, weir):
     inst = weir({"weir": {"auth_type": "plain"}},
                 users={"plain_user": pg.passwords["plain_user"]})
