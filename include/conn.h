@@ -42,8 +42,6 @@ struct conn_ops {
 	 */
 	enum relay_action (*on_message)(struct conn *c, uint8_t type, const uint8_t *msg,
 					uint32_t total, bool complete);
-	/* Peer or output drained: the connection may resume (e.g. re-enable reading). */
-	void (*on_drained)(struct conn *c);
 	/* Reading or writing failed, or EOF; reason is a static text. */
 	void (*on_eof)(struct conn *c, const char *reason);
 	/* The peer broke the protocol (bad length, oversized message). */

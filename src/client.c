@@ -332,21 +332,16 @@ void client_welcome(struct client *client)
 void client_welcome_from(struct client *client, const uint8_t *params, uint32_t len)
 {
 	size_t cap = welcome_bound(client, len);
-	uint8_t *buf = xmalloc(cap);
 	struct wire_builder b;
-	bool sent;
 
 	if (!cancel_register(&client->conn.worker->reg->cancels, &client->conn.worker->reg->random,
 			     client)) {
-		free(buf);
 		client_close(client, "08P01", "cannot generate a cancel key");
 		return;
 	}
-	wire_builder_init(&b, buf, cap);
+	wire_builder_init(&b, worker_scratch(client->conn.worker, cap), cap);
 	build_welcome(client, &b, params, len);
-	sent = wire_builder_ok(&b) && conn_send(&client->conn, buf, b.len);
-	free(buf);
-	if (!sent) {
+	if (!wire_builder_ok(&b) || !conn_send(&client->conn, b.buf, b.len)) {
 		client_close(client, NULL, "client socket error");
 		return;
 	}
@@ -384,8 +379,11 @@ void client_cancel_wait(struct client *client)
 
 	if (n < 0)
 		return;
-	client->conn.buf->scan_pos = client->conn.buf->send_pos = client->conn.buf->recv_pos;
-	conn_release_buf_if_empty(&client->conn);
+	if (client->conn.buf) {
+		client->conn.buf->scan_pos = client->conn.buf->send_pos =
+		    client->conn.buf->recv_pos;
+		conn_release_buf_if_empty(&client->conn);
+	}
 	client_set_state(client, CL_ACTIVE);
 	wire_builder_init(&b, rfq, sizeof(rfq));
 	wire_ready_for_query(&b, 'I');

@@ -289,8 +289,8 @@ static void on_sasl_final(struct client *client, const uint8_t *body, uint32_t l
 	case SCRAM_OK:
 		remember_client_key(client);
 		client_forget_scram(client);
-		conn_cork(
-		    &client->conn); /* the SASL final leaves with the welcome, if it is ready */
+		/* The SASL final leaves with the welcome, if that is ready now. */
+		conn_cork(&client->conn);
 		if (send_auth(client, WIRE_AUTH_SASL_FINAL, out, strlen(out)))
 			client_login_authenticated(client);
 		conn_uncork(&client->conn);

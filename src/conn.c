@@ -2,8 +2,9 @@
 /*
  * Socket and event plumbing shared by clients and servers. Each connection has one event for
  * both directions; it is re-registered only when the wanted state changes, and read interest
- * is dropped lazily, so a busy connection does not pay an epoll_ctl per packet. Writes of weir's own messages go straight
- * to the socket; only what the kernel does not take is queued in `out`.
+ * is dropped lazily, so a busy connection does not pay an epoll_ctl per packet. Writes of
+ * weir's own messages go straight to the socket; only what the kernel does not take is
+ * queued in `out`.
  */
 #include <arpa/inet.h>
 #include <errno.h>

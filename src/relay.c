@@ -309,10 +309,6 @@ void relay_on_writable(struct conn *c)
 			return;
 	}
 	conn_update_events(c);
-	if (src && src->buf && iobuf_unsent(src->buf) > 0) {
-		if (!relay_process(src))
-			return;
-	}
-	if (!c->closed && !c->out && c->ops->on_drained)
-		c->ops->on_drained(c);
+	if (src && src->buf && iobuf_unsent(src->buf) > 0)
+		(void)relay_process(src);
 }

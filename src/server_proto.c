@@ -154,7 +154,7 @@ static enum relay_action replace_error(struct server *server)
 	if (server->conn.buf && iobuf_unsent(server->conn.buf) > 0)
 		return RELAY_FLUSH_FIRST;
 	wire_builder_init(&b, buf, sizeof(buf));
-	wire_error(&b, "ERROR", e->sqlstate, e->message ? e->message : "");
+	build_fake(&b, e); /* a replaced request's entry holds its error (FAKE_ERROR) */
 	if (!track(server, 'E', &v))
 		return RELAY_STOP;
 	if (server->client &&
