@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Cancel routing. The key table is a chained hash over the clients' (pid, key) with a
- * per-process random seed mixed in, so lookups are O(1) whatever the number of clients.
+ * Cancel routing. The key table is a chained hash over the clients' (pid, key), which are
+ * random themselves, so lookups are O(1) whatever the number of clients.
  * A forwarded cancel is a small object of its own: a non-blocking connect to the target
  * server's address, the 16-byte CancelRequest, then waiting for PostgreSQL to close the
  * connection (or cancel_wait_timeout). Only then may the target server be reused.

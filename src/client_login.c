@@ -385,9 +385,11 @@ void client_login_authenticated(struct client *client)
 	/*
 	 * With auth_type=any the name sent was not checked against anything: the client is
 	 * known by the database's forced user, so that made-up names create no user entries.
+	 * Without a forced user the pool's user is the client's own: no second lookup.
 	 */
 	client_forget_login(client,
-			    reg->cfg->auth_type == AUTH_TYPE_ANY
+			    reg->cfg->auth_type == AUTH_TYPE_ANY ||
+				    strcmp(pool->user->name, client->user_name) == 0
 				? pool->user
 				: registry_user(reg, client->user_name),
 			    db);
