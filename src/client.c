@@ -81,6 +81,32 @@ void client_note_sent(struct client *client, uint8_t type)
 	server->ready = false;
 }
 
+/*
+ * The message types a logged-in client may send (protocol "Message Formats"): anything
+ * else is a protocol violation that PostgreSQL answers with FATAL and a close. CopyData,
+ * CopyDone and CopyFail are valid outside COPY too (PostgreSQL ignores them there).
+ */
+static bool is_frontend_type(uint8_t type)
+{
+	switch (type) {
+	case 'Q': /* Query */
+	case 'P': /* Parse */
+	case 'B': /* Bind */
+	case 'E': /* Execute */
+	case 'D': /* Describe */
+	case 'C': /* Close */
+	case 'H': /* Flush */
+	case 'S': /* Sync */
+	case 'F': /* FunctionCall */
+	case 'd': /* CopyData */
+	case 'c': /* CopyDone */
+	case 'f': /* CopyFail */
+		return true;
+	default:
+		return false;
+	}
+}
+
 static enum relay_action client_on_message(struct conn *c, uint8_t type, const uint8_t *msg,
 					   uint32_t total, bool complete)
 {
@@ -88,6 +114,10 @@ static enum relay_action client_on_message(struct conn *c, uint8_t type, const u
 
 	if (type == 'X') {
 		client_close(client, NULL, "client close request");
+		return RELAY_STOP;
+	}
+	if (!is_frontend_type(type)) {
+		client_close(client, "08P01", "invalid frontend message type %d", type);
 		return RELAY_STOP;
 	}
 	if (!client->server) {
