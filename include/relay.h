@@ -37,5 +37,12 @@ bool relay_process(struct conn *c);
 int relay_next_message(struct conn *c, uint32_t max, const uint8_t **msg, uint32_t *total);
 void relay_consume(struct conn *c, uint32_t n);
 
+/*
+ * Whether part of a message c forwarded has not reached the peer yet: the rest of it is
+ * still to come from c's socket, or approved bytes still wait in c's buffer. A peer left
+ * in such a state holds half a message and must not be handed to anyone else.
+ */
+bool relay_mid_message(const struct conn *c);
+
 /* Socket writable: flushes c's own output, then the peer's data destined for c. */
 void relay_on_writable(struct conn *c);

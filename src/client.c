@@ -237,12 +237,17 @@ void client_send_notice(struct client *client, const char *message)
 		log_debug("cannot send a notice to client %u", client->conn.id);
 }
 
+/* A server that got only part of a message from this client can never be reused. */
 static void unlink_server(struct client *client)
 {
 	struct server *server = client->server;
+	bool mid_message = relay_mid_message(&client->conn);
 
 	pool_unlink(client, server);
-	server_release(server);
+	if (mid_message)
+		server_close(server, "client left in the middle of a message");
+	else
+		server_release(server);
 }
 
 static void forget_counts(struct client *client)

@@ -277,6 +277,11 @@ void relay_consume(struct conn *c, uint32_t n)
 	b->send_pos = b->scan_pos;
 }
 
+bool relay_mid_message(const struct conn *c)
+{
+	return c->pkt_remain > 0 || (c->buf && iobuf_unsent(c->buf) > 0);
+}
+
 static enum io_result flush_own_output(struct conn *c)
 {
 	enum io_result r = send_buffer(c, c->out);

@@ -101,10 +101,12 @@ static bool track(struct server *server, uint8_t type, enum pend_verdict *v)
 	return false;
 }
 
+/* Every request answered, outside a transaction, and no half-sent client message. */
 static bool releasable(const struct server *server)
 {
 	return server->client && !server->owner && server->ready && server->tx_status == 'I' &&
-	       server->pool->mode != POOL_MODE_SESSION && server->pending.count == 0;
+	       server->pool->mode != POOL_MODE_SESSION && server->pending.count == 0 &&
+	       !relay_mid_message(&server->client->conn);
 }
 
 /* ReadyForQuery: false when the server was closed (statement mode, fast close). */

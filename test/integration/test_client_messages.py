@@ -47,3 +47,49 @@ def test_unknown_message_type_after_login_gets_08P01_and_close(pg, weir, mode, k
     finally:
         bystander.close()
     assert_serves(inst, db)
+
+
+def partial_message(kind, declared, sent):
+    """A message header declaring `declared` bytes of body, and only `sent` of them."""
+    return kind + struct.pack("!I", declared + 4) + b"x" * sent
+
+
+@pytest.mark.deadline(90)
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kind", [b"d", b"c", b"f", b"H", b"Q", b"P", b"D"])
+def test_client_leaving_mid_message_does_not_poison_the_server(pg, weir, mode, kind):
+    """pool_size=1: whatever half-message the first client left, the next client's query
+    is answered by a server that never saw it (it was closed, not reused)."""
+    db, inst = start(pg, weir, mode)
+    first = wire_connect(inst, USER, database=db)
+    assert simple(first, "SELECT pg_backend_pid()").rows  # the one server is now open
+    first.send(partial_message(kind, 65536, 100))
+    first.close()
+    nxt = wire_connect(inst, USER, database=db)
+    try:
+        reply = simple(nxt, "SELECT 'clean'", timeout=10)
+        assert reply.rows == [["clean"]], reply
+        assert not reply.errors, reply
+    finally:
+        nxt.close()
+
+
+@pytest.mark.deadline(90)
+@pytest.mark.parametrize("mode", ["transaction", "statement"])
+def test_crafted_length_cannot_swallow_the_next_clients_query(pg, weir, mode):
+    """A CopyData whose declared length ends exactly after the next client's first Query:
+    the server must not be handed on while the client's message is unfinished."""
+    db, inst = start(pg, weir, mode)
+    query = message(b"Q", b"SELECT 'swallowed?'\0")
+    first = wire_connect(inst, USER, database=db)
+    assert simple(first, "SELECT 1").rows == [["1"]]
+    first.send(partial_message(b"d", 100 + len(query), 100))
+    nxt = wire_connect(inst, USER, database=db)
+    try:
+        nxt.send(query)
+        first.close()
+        from drivers import read_reply
+        reply = read_reply(nxt, timeout=10)
+        assert reply.rows == [["swallowed?"]], reply
+    finally:
+        nxt.close()
