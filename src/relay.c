@@ -310,10 +310,11 @@ void relay_on_writable(struct conn *c)
 			c->ops->on_eof(c, "write failed");
 			return;
 		}
-		if (r == IO_AGAIN)
-			return;
 	}
+	/* Also after a partial write: whoever called, bytes left queued keep EV_WRITE armed. */
 	conn_update_events(c);
+	if (c->out)
+		return;
 	if (src && src->buf && iobuf_unsent(src->buf) > 0)
 		(void)relay_process(src);
 }
