@@ -228,6 +228,7 @@ struct config {
 	/* low-level network settings */
 	int pkt_buf;
 	int max_packet_size;
+	int max_inspected_packet_size; /* weir reads such a message whole (Parse, Bind) */
 	int listen_backlog;
 	int sbuf_loopcnt;
 	bool so_reuseport;

@@ -44,8 +44,11 @@ struct conn_ops {
 					uint32_t total, bool complete);
 	/* Reading or writing failed, or EOF; reason is a static text. */
 	void (*on_eof)(struct conn *c, const char *reason);
-	/* The peer broke the protocol (bad length, oversized message). */
-	void (*on_protocol_error)(struct conn *c, const char *reason);
+	/*
+	 * The peer broke the protocol (bad length, oversized message: 08P01) or a message could
+	 * not be held (53200); reason is a static text.
+	 */
+	void (*on_protocol_error)(struct conn *c, const char *sqlstate, const char *reason);
 	/* A non-blocking connect finished; err is 0 or an errno value. NULL for clients. */
 	void (*on_connected)(struct conn *c, int err);
 	/*

@@ -38,7 +38,8 @@ void iobuf_put(struct iobuf_pool *p, struct iobuf *b);
 /*
  * Makes room for `need` contiguous bytes from scan_pos: compacts if sent bytes can be
  * dropped, or replaces *bp with a larger heap buffer (returned to malloc, not the pool, when
- * put back). False if need exceeds max.
+ * put back). False, leaving *bp as it was, if need exceeds max or the memory cannot be had
+ * (network input asks for it: the caller closes that connection, weir goes on).
  */
 MUST_CHECK bool iobuf_reserve(struct iobuf_pool *p, struct iobuf **bp, uint32_t need, uint32_t max);
 

@@ -141,9 +141,9 @@ static void client_on_eof(struct conn *c, const char *reason)
 	client_close(to_client(c), NULL, "%s", reason);
 }
 
-static void client_on_protocol_error(struct conn *c, const char *reason)
+static void client_on_protocol_error(struct conn *c, const char *sqlstate, const char *reason)
 {
-	client_close(to_client(c), "08P01", "%s", reason);
+	client_close(to_client(c), sqlstate, "%s", reason);
 }
 
 static const struct conn_ops client_ops = {

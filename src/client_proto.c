@@ -251,6 +251,33 @@ static enum relay_action on_target(struct client *client, uint8_t type, const ui
 	return type == 'D' ? on_describe(client, name) : on_close_statement(client, name);
 }
 
+static const char *message_name(uint8_t type)
+{
+	switch (type) {
+	case 'P':
+		return "Parse";
+	case 'B':
+		return "Bind";
+	case 'D':
+		return "Describe";
+	default:
+		return "Close";
+	}
+}
+
+/* weir must read the message whole; what it holds is bounded by max_inspected_packet_size. */
+static enum relay_action need_whole(struct client *client, uint8_t type, uint32_t total)
+{
+	int limit = client->conn.worker->reg->cfg->max_inspected_packet_size;
+
+	if (total <= (uint32_t)limit)
+		return RELAY_NEED_ALL;
+	client_close(client, "54000",
+		     "%s message of %u bytes is larger than max_inspected_packet_size (%d)",
+		     message_name(type), total, limit);
+	return RELAY_STOP;
+}
+
 static bool needs_rewrite_check(uint8_t type)
 {
 	return type == 'P' || type == 'B' || type == 'D' || type == 'C';
@@ -265,7 +292,7 @@ enum relay_action client_proto_message(struct client *client, uint8_t type, cons
 		return RELAY_FORWARD;
 	}
 	if (!complete)
-		return RELAY_NEED_ALL;
+		return need_whole(client, type, total);
 	if (type == 'D' || type == 'C')
 		return on_target(client, type, msg, total);
 	return type == 'P' ? on_parse(client, msg, total) : on_bind(client, msg, total);

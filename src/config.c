@@ -157,6 +157,7 @@ const struct config_key config_keys[] = {
 	K_INT(max_client_conn, "100", RL | IM, 0, INT_MAX),
 	K_INT(max_db_client_connections, "0", RL, 0, INT_MAX),
 	K_INT(max_db_connections, "0", RL | IM, 0, INT_MAX),
+	K_INT(max_inspected_packet_size, "67108864", RL | IM, 1, INT_MAX),
 	K_INT(max_packet_size, "2147483647", RL | IM, 1, INT_MAX),
 	K_INT(max_prepared_statements, "200", RL | IM, 0, INT_MAX),
 	K_INT(max_user_client_connections, "0", RL, 0, INT_MAX),

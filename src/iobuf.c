@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "iobuf.h"
+#include "log.h"
 
 void iobuf_pool_init(struct iobuf_pool *p, uint32_t size)
 {
@@ -25,13 +26,26 @@ void iobuf_pool_destroy(struct iobuf_pool *p)
 		free(list_entry(n, struct iobuf, node));
 }
 
-static struct iobuf *iobuf_new(uint32_t cap)
+/* NULL when the memory cannot be had. */
+static struct iobuf *iobuf_try_new(uint32_t cap)
 {
-	struct iobuf *b = xmalloc(sizeof(*b) + cap);
+	struct iobuf *b = malloc(sizeof(*b) + cap);
 
+	if (!b)
+		return NULL;
 	list_node_init(&b->node);
 	b->cap = cap;
 	b->send_pos = b->scan_pos = b->recv_pos = 0;
+	return b;
+}
+
+/* Standard buffers: small, one per connection in flight; running out of them is fatal. */
+static struct iobuf *iobuf_new(uint32_t cap)
+{
+	struct iobuf *b = iobuf_try_new(cap);
+
+	if (!b)
+		die("out of memory");
 	return b;
 }
 
@@ -84,7 +98,9 @@ bool iobuf_reserve(struct iobuf_pool *p, struct iobuf **bp, uint32_t need, uint3
 	if (need > max || need > UINT32_MAX - b->scan_pos)
 		return false;
 	live = b->recv_pos;
-	nb = iobuf_new(b->scan_pos + need);
+	nb = iobuf_try_new(b->scan_pos + need);
+	if (!nb)
+		return false;
 	memcpy(nb->data, b->data, live);
 	nb->scan_pos = b->scan_pos;
 	nb->recv_pos = b->recv_pos;

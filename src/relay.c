@@ -94,6 +94,20 @@ static void skip_bytes(struct conn *c)
 	c->pkt_skip -= take;
 }
 
+/*
+ * Room to read more of an incomplete message that must be read whole. The room at most
+ * doubles per step (or grows by one standard buffer), so memory follows the bytes that
+ * arrive, never the length a header declares.
+ */
+static bool grow_toward(struct conn *c, uint32_t total)
+{
+	uint32_t have = iobuf_unscanned(c->buf);
+	uint64_t step = have > c->worker->bufs.size ? have : c->worker->bufs.size;
+	uint64_t need = (uint64_t)have + step < total ? (uint64_t)have + step : total;
+
+	return iobuf_reserve(&c->worker->bufs, &c->buf, (uint32_t)need, max_packet(c) + 1);
+}
+
 /* SCAN_AGAIN: flush, then scan on (the message asked for what precedes it to go first). */
 enum scan_result {
 	SCAN_MORE,
@@ -114,7 +128,7 @@ static enum scan_result scan_message(struct conn *c)
 	case WIRE_HDR_NEED_MORE:
 		return SCAN_FLUSH;
 	case WIRE_HDR_BAD:
-		c->ops->on_protocol_error(c, "invalid packet length");
+		c->ops->on_protocol_error(c, "08P01", "invalid packet length");
 		return SCAN_CLOSED;
 	case WIRE_HDR_OK:
 		break;
@@ -132,9 +146,9 @@ static enum scan_result scan_message(struct conn *c)
 		}
 		return SCAN_MORE;
 	case RELAY_NEED_ALL:
-		if (complete ||
-		    !iobuf_reserve(&c->worker->bufs, &c->buf, total, max_packet(c) + 1)) {
-			c->ops->on_protocol_error(c, "message too large to inspect");
+		ASSERT(!complete);
+		if (!grow_toward(c, total)) {
+			c->ops->on_protocol_error(c, "53200", "out of memory for a message");
 			return SCAN_CLOSED;
 		}
 		return SCAN_FLUSH;

@@ -249,11 +249,17 @@ static void server_on_connected(struct conn *c, int err)
 	server_close(to_server(c), reason);
 }
 
+static void server_on_protocol_error(struct conn *c, const char *sqlstate, const char *reason)
+{
+	(void)sqlstate;
+	server_close(to_server(c), reason);
+}
+
 static const struct conn_ops server_ops = {
 	.on_data = server_on_data,
 	.on_message = server_on_message,
 	.on_eof = server_on_eof,
-	.on_protocol_error = server_on_eof,
+	.on_protocol_error = server_on_protocol_error,
 	.on_connected = server_on_connected,
 	.on_flushed = server_on_flushed,
 	.tag = server_tag,

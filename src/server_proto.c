@@ -174,7 +174,7 @@ enum relay_action server_on_message(struct conn *c, uint8_t type, const uint8_t 
 	enum pend_verdict v = PV_FORWARD;
 
 	if (type == 'Z' && total != 6) {
-		c->ops->on_protocol_error(c, "invalid ReadyForQuery from server");
+		c->ops->on_protocol_error(c, "08P01", "invalid ReadyForQuery from server");
 		return RELAY_STOP;
 	}
 	if (!complete && wants_whole(type, total, server->tracking))

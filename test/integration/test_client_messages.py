@@ -93,3 +93,75 @@ def test_crafted_length_cannot_swallow_the_next_clients_query(pg, weir, mode):
         assert reply.rows == [["swallowed?"]], reply
     finally:
         nxt.close()
+
+
+def weir_vmdata_kb(inst):
+    """The weir process's private data (heap and anonymous mappings) in KiB: what it has
+    reserved, touched or not."""
+    with open(f"/proc/{inst.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmData:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmData line")
+
+
+@pytest.mark.deadline(90)
+@pytest.mark.parametrize("kind", [b"P", b"B"])
+def test_declared_length_reserves_no_memory_until_bytes_arrive(pg, weir, kind):
+    """Parse and Bind headers declaring 60 MB each (under the default limit of what weir
+    reads whole), from four clients in transaction pooling with prepared statements on:
+    weir's memory grows with what arrives (1 KB each), not with what the headers declare,
+    and the other clients go on."""
+    db, inst = start(pg, weir, "transaction", pool=6)
+    bystander = wire_connect(inst, USER, database=db)
+    try:
+        assert simple(bystander, "SELECT 1").rows == [["1"]]
+        before = weir_vmdata_kb(inst)
+        attackers = []
+        for _ in range(4):
+            w = wire_connect(inst, USER, database=db)
+            w.send(kind + struct.pack("!I", 60_000_000) + b"x" * 1000)
+            attackers.append(w)
+        assert simple(bystander, "SELECT 2").rows == [["2"]]
+        grown = weir_vmdata_kb(inst) - before
+        assert grown < 20_000, f"weir reserved {grown} KiB more for 4 KB of input"
+        for w in attackers:
+            w.close()
+        assert simple(bystander, "SELECT 3").rows == [["3"]]
+    finally:
+        bystander.close()
+    assert inst.alive()
+
+
+@pytest.mark.parametrize("kind", [b"P", b"B"])
+@pytest.mark.parametrize("limit", [None, 100_000], ids=["default", "100000"])
+def test_parse_or_bind_above_the_inspection_limit_gets_54000(pg, weir, kind, limit):
+    extra = {} if limit is None else {"max_inspected_packet_size": limit}
+    db, inst = start(pg, weir, "transaction", pool=2, **extra)
+    declared = 0x7FFFFFFF - 4 if limit is None else limit + 1
+    bystander = wire_connect(inst, USER, database=db)
+    try:
+        w = wire_connect(inst, USER, database=db)
+        w.send(kind + struct.pack("!I", declared + 4) + b"x" * 1000)
+        fields = read_error_or_close(w)
+        w.close()
+        assert fields is not None, "closed without an ErrorResponse"
+        assert fields.get("S") == "FATAL", fields
+        assert fields.get("C") == "54000", fields
+        assert "max_inspected_packet_size" in fields.get("M", ""), fields
+        assert simple(bystander, "SELECT 'fine'").rows == [["fine"]]
+    finally:
+        bystander.close()
+
+
+def test_parse_below_the_inspection_limit_still_works(pg, weir):
+    from drivers import bind_msg, execute_msg, extended, parse_msg
+    db, inst = start(pg, weir, "transaction", pool=2, max_inspected_packet_size=100000)
+    w = wire_connect(inst, USER, database=db)
+    try:
+        pad = "y" * 90_000
+        reply = extended(w, parse_msg("s1", f"SELECT length('{pad}')"), bind_msg("s1"),
+                         execute_msg())
+        assert reply.rows == [["90000"]], reply
+    finally:
+        w.close()
