@@ -31,7 +31,7 @@ static int tracked_index(const struct client *client, const char *name)
 	return params_index(&client->conn.worker->reg->tracked, name);
 }
 
-/* ignore_startup_parameters: a comma and/or space separated list. */
+/* ignore_startup_parameters: a comma and/or space separated list; empty items match nothing. */
 static bool is_ignored(const struct config *cfg, const char *name)
 {
 	const char *p = cfg->ignore_startup_parameters;
@@ -43,7 +43,7 @@ static bool is_ignored(const struct config *cfg, const char *name)
 		while (*p == ',' || isspace((unsigned char)*p))
 			p++;
 		len = strcspn(p, ", \t");
-		if (len == n && strncasecmp(p, name, n) == 0)
+		if (len > 0 && len == n && strncasecmp(p, name, n) == 0)
 			return true;
 		p += len;
 	}
@@ -76,6 +76,10 @@ static bool apply_option(struct client *client, char *kv)
 	char *eq = strchr(kv, '=');
 
 	*eq = '\0';
+	if (!*kv) {
+		client_close(client, "08P01", "invalid startup parameter in options: empty name");
+		return false;
+	}
 	for (char *d = kv; *d; d++)
 		if (*d == '-')
 			*d = '_';

@@ -86,3 +86,20 @@ def test_ignore_startup_parameters_lets_an_option_through(weir):
     inst = weir(one_server({"ignore_startup_parameters": "extra_float_digits, options"}))
     with inst.connect(autocommit=True, options="-c work_mem=1MB") as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+@pytest.mark.parametrize("options", ["-c=", "-c =x", "--=1", "-c=work_mem"])
+def test_option_with_an_empty_name_is_rejected_even_with_an_empty_ignore_entry(
+        pg, weir, options):
+    """A trailing comma leaves an empty element in ignore_startup_parameters; it must not
+    match an option whose name is empty."""
+    inst = weir(one_server({"ignore_startup_parameters": "extra_float_digits,"}))
+    with PgWire(inst.port) as wire:
+        with pytest.raises(WireError) as info:
+            wire_login(wire, "scram_user", pg.passwords["scram_user"],
+                       extra={"options": options})
+    assert info.value.sqlstate == "08P01", info.value.fields
+    assert info.value.message == "invalid startup parameter in options: empty name"
+    with inst.connect(autocommit=True) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
