@@ -51,5 +51,9 @@ int params_build_set(const struct param_names *pn, const struct param_values *wa
  * Parses a ParameterStatus body into name and value pointers (inside body). False on a
  * malformed body.
  */
+/* Bytes (NUL included) that params_build_set() needs at most for want over dflt. */
+size_t params_set_bound(const struct param_names *pn, const struct param_values *want,
+			const struct param_values *dflt);
+
 MUST_CHECK bool params_parse_status(const uint8_t *body, uint32_t len, const char **name,
 				    const char **value);

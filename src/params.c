@@ -130,6 +130,20 @@ static bool append_set(char *out, size_t cap, size_t *pos, const char *name, con
 	return ok && append(out, cap, pos, "';", 2);
 }
 
+size_t params_set_bound(const struct param_names *pn, const struct param_values *want,
+			const struct param_values *dflt)
+{
+	size_t n = 1;
+
+	for (unsigned i = 0; i < pn->count; i++) {
+		const char *w = params_get(want, (int)i) ? want->v[i] : dflt->v[i];
+
+		if (w) /* SET name=E'...'; with every character possibly escaped */
+			n += strlen(pn->names[i]) + 2 * strlen(w) + 10;
+	}
+	return n;
+}
+
 int params_build_set(const struct param_names *pn, const struct param_values *want,
 		     const struct param_values *dflt, const struct param_values *have, char *out,
 		     size_t cap)

@@ -174,19 +174,23 @@ static void on_params_data(struct server *server)
 bool server_sync_params(struct server *server)
 {
 	const struct registry *reg = server->conn.worker->reg;
-	char sql[4096];
-	uint8_t buf[4200];
+	const struct param_values *want = server->client->params, *dflt = &server->pool->defaults;
 	struct wire_builder b;
+	size_t bound;
+	uint8_t *buf;
+	char *sql;
 	int n;
 
 	if (server->owner)
 		return false; /* a walsender takes no SET: its values went into the startup packet */
-	n = params_build_set(&reg->tracked, server->client->params, &server->pool->defaults,
-			     &server->params_now, sql, sizeof(sql));
-
+	/* The Query message first, the SQL it is built from after it, in one scratch buffer. */
+	bound = params_set_bound(&reg->tracked, want, dflt);
+	buf = worker_scratch(server->conn.worker, 2 * bound + 8);
+	sql = (char *)buf + bound + 8;
+	n = params_build_set(&reg->tracked, want, dflt, &server->params_now, sql, bound);
 	if (n == 0)
 		return false;
-	wire_builder_init(&b, buf, sizeof(buf));
+	wire_builder_init(&b, buf, bound + 8);
 	wire_query(&b, sql);
 	if (n < 0 || !wire_builder_ok(&b) || !conn_send(&server->conn, buf, b.len)) {
 		server_close(server, "cannot send the parameters");

@@ -103,3 +103,16 @@ def test_option_with_an_empty_name_is_rejected_even_with_an_empty_ignore_entry(
     with inst.connect(autocommit=True) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
+
+
+@pytest.mark.parametrize("mode", ["session", "transaction"])
+def test_tracked_value_longer_than_4_kb_is_applied(weir, mode):
+    """The SET that applies a client's values is as long as they need (PostgreSQL itself
+    keeps the first 63 bytes of an application_name)."""
+    inst = weir(one_server({"pool_mode": mode}))
+    with inst.connect(autocommit=True) as first:  # the pool's server now has other values
+        first.execute("SELECT 1")
+    name = "n" * 6000
+    with inst.connect(autocommit=True, application_name=name) as conn:
+        assert show(conn, "application_name") == name[:63]
+        assert conn.execute("SELECT 'after the long SET'").fetchone() == ("after the long SET",)

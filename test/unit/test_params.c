@@ -82,6 +82,27 @@ TEST(params_set_reports_overflow)
 	params_free_names(&pn);
 }
 
+TEST(params_set_bound_fits_the_worst_case_escaping)
+{
+	struct param_names pn;
+	struct param_values want = { { 0 } }, dflt = { { 0 } }, have = { { 0 } };
+	char value[300], out[2048];
+	size_t bound;
+
+	memset(value, '\'', sizeof(value) - 1);
+	value[sizeof(value) - 1] = '\0';
+	params_init_names(&pn, "");
+	params_set(&want, params_index(&pn, "application_name"), value);
+	params_set(&dflt, params_index(&pn, "TimeZone"), "UTC");
+	bound = params_set_bound(&pn, &want, &dflt);
+	CHECK(bound <= sizeof(out));
+	CHECK(params_build_set(&pn, &want, &dflt, &have, out, bound) > 0);
+	CHECK_INT(strlen(out) + 1 <= bound, 1);
+	params_clear(&want);
+	params_clear(&dflt);
+	params_free_names(&pn);
+}
+
 TEST(params_parse_status_checks_layout)
 {
 	static const uint8_t good[] = "TimeZone\0UTC";
