@@ -120,6 +120,12 @@ void conn_release_buf_if_empty(struct conn *c);
 
 /* Removes events, closes the socket, frees buffers. The object itself stays. */
 void conn_shutdown(struct conn *c);
+/*
+ * Like conn_shutdown, but the socket lingers (linger.h): what is queued for it is still
+ * sent, and input is read and dropped until the peer closes, so that it reads the error it
+ * was just sent instead of a reset.
+ */
+void conn_shutdown_lingering(struct conn *c);
 
 void conn_tag(const struct conn *c, char *buf, size_t len);
 

@@ -32,8 +32,9 @@ struct worker {
 	struct list_head login_clients;	 /* clients before authentication finished */
 	struct list_head doomed_clients; /* closed; freed after the loop iteration */
 	struct list_head doomed_servers;
-	struct event *janitor; /* owned */
-	unsigned nclients;     /* client connections, for max_client_conn */
+	struct list_head lingering; /* owned: sockets closing after an error (linger.c) */
+	struct event *janitor;	    /* owned */
+	unsigned nclients;	    /* client connections, for max_client_conn */
 	uint32_t next_id;
 	uint8_t *scratch; /* owned: room to build rewritten messages */
 	size_t scratch_cap;

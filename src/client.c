@@ -9,7 +9,6 @@
 #include <openssl/rand.h>
 #include <stdarg.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "client.h"
 #include "cancel.h"
@@ -261,19 +260,6 @@ static void forget_counts(struct client *client)
 	}
 }
 
-/*
- * Reads and drops what the client already sent, so that closing the socket sends FIN, not
- * RST, and the client gets to read the error it was just sent.
- */
-static void discard_input(struct conn *c)
-{
-	uint8_t junk[4096];
-
-	for (int i = 0; i < 16; i++)
-		if (c->fd < 0 || recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT) <= 0)
-			break;
-}
-
 void client_close(struct client *client, const char *sqlstate, const char *fmt, ...)
 {
 	char reason[512], tag[256];
@@ -295,7 +281,6 @@ void client_close(struct client *client, const char *sqlstate, const char *fmt, 
 		if (client->conn.worker->reg->cfg->log_pooler_errors)
 			log_msg(LOG_LVL_WARNING, tag, "pooler error: %s", reason);
 		(void)client_send_error(client, "FATAL", sqlstate, reason);
-		discard_input(&client->conn);
 	}
 	client->conn.closed = true;
 	if (client->server)
@@ -304,7 +289,10 @@ void client_close(struct client *client, const char *sqlstate, const char *fmt, 
 		server_close(client->dedicated, "replication client disconnected");
 	cancel_unregister(&client->conn.worker->reg->cancels, client);
 	forget_counts(client);
-	conn_shutdown(&client->conn);
+	if (sqlstate) /* the client may still be sending: let it read the error, not a reset */
+		conn_shutdown_lingering(&client->conn);
+	else
+		conn_shutdown(&client->conn);
 	client_set_state(client, CL_CLOSED);
 }
 

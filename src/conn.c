@@ -16,6 +16,7 @@
 
 #include "conn.h"
 #include "iobuf.h"
+#include "linger.h"
 #include "relay.h"
 #include "worker.h"
 
@@ -211,6 +212,20 @@ void conn_shutdown(struct conn *c)
 	if (c->out)
 		iobuf_put(&c->worker->bufs, c->out);
 	c->buf = c->out = NULL;
+}
+
+void conn_shutdown_lingering(struct conn *c)
+{
+	if (c->fd >= 0) {
+		if (c->armed)
+			event_del(&c->ev);
+		c->armed = 0;
+		linger_start(c->worker, c->fd, c->out);
+		c->fd = -1;
+		c->out = NULL;
+	}
+	c->corked = false;
+	conn_shutdown(c);
 }
 
 void conn_tag(const struct conn *c, char *buf, size_t len)

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "dns.h"
 #include "janitor.h"
+#include "linger.h"
 #include "listener.h"
 #include "log.h"
 #include "pool.h"
@@ -38,6 +39,7 @@ struct worker *worker_create(struct registry *reg)
 	list_init(&w->login_clients);
 	list_init(&w->doomed_clients);
 	list_init(&w->doomed_servers);
+	list_init(&w->lingering);
 	janitor_start(w);
 	return w;
 }
@@ -120,6 +122,7 @@ void worker_free(struct worker *w)
 	close_all(w);
 	free_doomed(w);
 	listener_close_all(w);
+	linger_close_all(w);
 	janitor_stop(w);
 	dns_free(w->dns);
 	iobuf_pool_destroy(&w->bufs);

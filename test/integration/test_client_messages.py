@@ -4,6 +4,7 @@ the protocol does not have is a protocol violation (FATAL 08P01, then close, as
 PostgreSQL does), and whatever one client does to the stream it shares with a server, the
 next client of that server finds it clean."""
 
+import socket
 import struct
 
 import psycopg
@@ -165,3 +166,22 @@ def test_parse_below_the_inspection_limit_still_works(pg, weir):
         assert reply.rows == [["90000"]], reply
     finally:
         w.close()
+
+
+@pytest.mark.deadline(60)
+@pytest.mark.parametrize("junk_mb", [1, 8])
+def test_client_that_sent_a_lot_after_a_fatal_still_reads_the_fatal(pg, weir, junk_mb):
+    """The client sends a bad message followed by megabytes in one go: weir answers FATAL,
+    then keeps reading (and dropping) what comes until the client closes, so the client
+    gets the error and a clean end of stream instead of a reset."""
+    db, inst = start(pg, weir, "transaction")
+    w = wire_connect(inst, USER, database=db)
+    try:
+        w.send(message(b"\x01", b"") + b"\0" * (junk_mb << 20))
+        w.sock.shutdown(socket.SHUT_WR)
+        fields = read_error_or_close(w)
+    finally:
+        w.close()
+    assert fields is not None, "the client got a close (or a reset) without the FATAL"
+    assert fields.get("C") == "08P01", fields
+    assert_serves(inst, db)
