@@ -39,6 +39,14 @@ enum server_state {
 	SV_STATE_COUNT
 };
 
+/* A failed server login, remembered so that clients fail fast for server_login_retry. */
+struct login_failure {
+	bool failed; /* the last login of this kind failed */
+	usec_t at;   /* monotonic time of that failure */
+	char sqlstate[6];
+	char *message; /* owned */
+};
+
 extern const char *const client_state_names[CL_STATE_COUNT];
 extern const char *const server_state_names[SV_STATE_COUNT];
 
@@ -52,11 +60,9 @@ struct pool {
 	uint8_t *welcome; /* owned: ParameterStatus messages for new clients */
 	uint32_t welcome_len;
 	struct param_values defaults; /* tracked values of the welcome */
-	bool login_failed;	      /* last server login failed */
-	usec_t last_failure;	      /* monotonic time of that failure */
-	char failed_sqlstate[6];
-	char *failed_message; /* owned */
-	int mode;	      /* enum pool_mode in effect: [users] > [databases] > global */
+	struct login_failure failure;	   /* of the last regular server login */
+	struct login_failure repl_failure; /* of the last replication server login */
+	int mode; /* enum pool_mode in effect: [users] > [databases] > global */
 	usec_t reserve_since; /* when a waiting client first qualified for the reserve */
 };
 
@@ -81,6 +87,12 @@ void pool_unlink(struct client *client, struct server *server);
 void pool_set_welcome(struct pool *pool, const uint8_t *msgs, uint32_t len);
 void pool_login_failed(struct pool *pool, const char *sqlstate, const char *message);
 void pool_login_succeeded(struct pool *pool);
+/*
+ * A replication login failed or succeeded. Kept apart: a server may refuse replication
+ * (pg_hba.conf) and accept everything else.
+ */
+void pool_replication_login_failed(struct pool *pool, const char *sqlstate, const char *message);
+void pool_replication_login_succeeded(struct pool *pool);
 
 /*
  * A client needs a server: links an idle one, or queues the client (launching a new

@@ -416,6 +416,6 @@ void client_login_authenticated(struct client *client)
 	client_set_state(client, CL_WAIT_WELCOME);
 	conn_want_read(&client->conn, false);
 	if (pool->servers[SV_LOGIN].count == 0 && !pool_launch(pool, client->conn.worker, false) &&
-	    pool->login_failed)
-		client_close(client, pool->failed_sqlstate, "%s", pool->failed_message);
+	    pool->failure.failed)
+		client_close(client, pool->failure.sqlstate, "%s", pool->failure.message);
 }

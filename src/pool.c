@@ -44,7 +44,8 @@ struct pool *pool_create(struct registry *reg, struct database *db, struct user 
 void pool_free(struct pool *pool)
 {
 	free(pool->welcome);
-	free(pool->failed_message);
+	free(pool->failure.message);
+	free(pool->repl_failure.message);
 	params_clear(&pool->defaults);
 	free(pool);
 }
@@ -143,19 +144,34 @@ void pool_set_welcome(struct pool *pool, const uint8_t *msgs, uint32_t len)
 	}
 }
 
+static void note_failure(struct login_failure *f, const char *sqlstate, const char *message)
+{
+	f->failed = true;
+	f->at = now_usec();
+	snprintf(f->sqlstate, sizeof(f->sqlstate), "%s", sqlstate);
+	free(f->message);
+	f->message = xstrdup(message);
+}
+
 void pool_login_failed(struct pool *pool, const char *sqlstate, const char *message)
 {
-	pool->login_failed = true;
-	pool->last_failure = now_usec();
-	snprintf(pool->failed_sqlstate, sizeof(pool->failed_sqlstate), "%s", sqlstate);
-	free(pool->failed_message);
-	pool->failed_message = xstrdup(message);
+	note_failure(&pool->failure, sqlstate, message);
 	pool_fail_logins(pool);
 }
 
 void pool_login_succeeded(struct pool *pool)
 {
-	pool->login_failed = false;
+	pool->failure.failed = false;
+}
+
+void pool_replication_login_failed(struct pool *pool, const char *sqlstate, const char *message)
+{
+	note_failure(&pool->repl_failure, sqlstate, message);
+}
+
+void pool_replication_login_succeeded(struct pool *pool)
+{
+	pool->repl_failure.failed = false;
 }
 
 static int db_limit(const struct pool *pool)
@@ -173,26 +189,98 @@ static int user_limit(const struct pool *pool)
 	return pick(ud ? ud->max_user_connections : -1, -1, cfg->max_user_connections);
 }
 
-static bool in_retry_window(const struct pool *pool)
+/* Within server_login_retry of a failed login: the failure, else NULL. */
+static const struct login_failure *recent_failure(const struct pool *pool,
+						  const struct login_failure *f)
 {
-	return pool->login_failed &&
-	       now_usec() - pool->last_failure < pool->reg->cfg->server_login_retry;
+	return f->failed && now_usec() - f->at < pool->reg->cfg->server_login_retry ? f : NULL;
+}
+
+/* The idle server of pool that has been idle longest, or NULL. */
+static struct server *oldest_idle(const struct pool *pool)
+{
+	struct list_node *first = list_first(&pool->servers[SV_IDLE]);
+	struct list_node *last = list_last(&pool->servers[SV_IDLE]);
+	struct server *a, *b;
+
+	if (!first)
+		return NULL;
+	a = list_entry(first, struct server, node);
+	b = list_entry(last, struct server, node);
+	return b->idle_since < a->idle_since ? b : a;
+}
+
+/*
+ * Closes the longest-idle server among the other pools of pool's database (same_db) or
+ * user, to make room under max_db_connections or max_user_connections. False if none is
+ * idle. A scan of the pools, done only at a cap.
+ */
+static bool evict_for(struct pool *pool, bool same_db)
+{
+	struct server *victim = NULL;
+	struct list_node *n, *t;
+
+	list_for_each_safe(n, t, &pool->reg->pools) {
+		struct pool *p = list_entry(n, struct pool, node);
+		struct server *s;
+
+		if (p == pool || (same_db ? p->db != pool->db : p->user != pool->user))
+			continue;
+		s = oldest_idle(p);
+		if (s && (!victim || s->idle_since < victim->idle_since))
+			victim = s;
+	}
+	if (!victim)
+		return false;
+	server_close(victim, "evicted");
+	return true;
+}
+
+static bool at_cap(unsigned count, int limit)
+{
+	return limit > 0 && count >= (unsigned)limit;
+}
+
+/* Why a pool may not open a server now. */
+enum room {
+	ROOM_OK,
+	ROOM_NONE,	/* no database definition, or shutting down */
+	ROOM_RETRY,	/* a login failed less than server_login_retry ago */
+	ROOM_POOL_FULL, /* pool_size (plus the reserve, if allowed) */
+	ROOM_DB_FULL,	/* max_db_connections */
+	ROOM_USER_FULL, /* max_user_connections */
+};
+
+/*
+ * Whether one more server may open for pool. At a database or user cap, the room of
+ * another pool's idle server is taken when `evict` (someone is waiting for this server).
+ */
+static enum room room_for(struct pool *pool, const struct worker *w, bool reserve, bool evict)
+{
+	int size = pool_size(pool);
+	unsigned total = pool_server_count(pool);
+
+	if (!pool->db->def || w->stopping)
+		return ROOM_NONE;
+	if (recent_failure(pool, &pool->failure))
+		return ROOM_RETRY;
+	if (size > 0 && total >= (unsigned)size + (reserve ? (unsigned)pool_reserve_size(pool) : 0))
+		return ROOM_POOL_FULL;
+	if (at_cap(pool->db->server_count, db_limit(pool)) && !(evict && evict_for(pool, true)))
+		return ROOM_DB_FULL;
+	if (at_cap(pool->user->server_count, user_limit(pool)) && !(evict && evict_for(pool, false)))
+		return ROOM_USER_FULL;
+	return ROOM_OK;
 }
 
 bool pool_launch(struct pool *pool, struct worker *w, bool reserve)
 {
-	int size = pool_size(pool), dbmax = db_limit(pool), usermax = user_limit(pool);
-	unsigned total = pool_server_count(pool);
+	bool waited_for = pool->clients[CL_WAITING].count || pool->clients[CL_WAIT_WELCOME].count;
+	int size = pool_size(pool);
 
-	if (in_retry_window(pool) || !pool->db->def || w->stopping)
+	if (room_for(pool, w, reserve, waited_for) != ROOM_OK)
 		return false;
-	if (size > 0 && total >= (unsigned)size + (reserve ? (unsigned)pool_reserve_size(pool) : 0))
-		return false;
-	if (dbmax > 0 && pool->db->server_count >= (unsigned)dbmax)
-		return false;
-	if (usermax > 0 && pool->user->server_count >= (unsigned)usermax)
-		return false;
-	if (reserve && size > 0 && total >= (unsigned)size)
+	if (reserve && size > 0 && pool_server_count(pool) >= (unsigned)size)
 		log_warning("taking connection from reserve_pool for %s/%s", pool->db->name,
 			    pool->user->name);
 	server_launch(pool, w, NULL);
@@ -232,24 +320,40 @@ static struct server *take_idle(struct pool *pool)
 	return NULL;
 }
 
-/* A replication client gets a new server of its own, within the pool's limits. */
+/*
+ * A replication client gets a new server of its own, within the pool's limits and the
+ * caps of its database and user (evicting idle servers to make room), and fails fast
+ * while logins of the pool keep failing.
+ */
 static bool request_dedicated(struct pool *pool, struct client *client)
 {
-	struct worker *w = client->conn.worker;
-	struct list_node *n;
+	static const char *const why[] = {
+		[ROOM_NONE] = "", [ROOM_POOL_FULL] = ": pool_size reached",
+		[ROOM_DB_FULL] = ": max_db_connections reached",
+		[ROOM_USER_FULL] = ": max_user_connections reached",
+	};
+	const struct login_failure *f = recent_failure(pool, &pool->repl_failure);
+	struct server *idle = oldest_idle(pool);
 	int size = pool_size(pool);
+	enum room room;
 
 	if (client->dedicated)
 		return true;
-	if (size > 0 && pool_server_count(pool) >= (unsigned)size &&
-	    (n = list_last(&pool->servers[SV_IDLE])))
-		server_close(list_entry(n, struct server, node), "evicted");
-	if (size > 0 && pool_server_count(pool) >= (unsigned)size) {
-		client_close(client, "53300", "no server connection available for replication");
+	if (idle && size > 0 && pool_server_count(pool) >= (unsigned)size)
+		server_close(idle, "evicted");
+	room = f ? ROOM_RETRY : room_for(pool, client->conn.worker, false, true);
+	if (room == ROOM_RETRY) {
+		f = f ? f : &pool->failure;
+		client_close(client, f->sqlstate, "%s", f->message);
+		return false;
+	}
+	if (room != ROOM_OK) {
+		client_close(client, "53300", "no server connection available for replication%s",
+			     why[room]);
 		return false;
 	}
 	client->request_time = now_usec();
-	server_launch(pool, w, client);
+	server_launch(pool, client->conn.worker, client);
 	return !client->conn.closed;
 }
 
@@ -267,10 +371,10 @@ bool pool_request_server(struct pool *pool, struct client *client)
 		link_pair(client, server);
 		return true;
 	}
-	if (pool->login_failed && pool_server_count(pool) == pool->servers[SV_LOGIN].count) {
+	if (pool->failure.failed && pool_server_count(pool) == pool->servers[SV_LOGIN].count) {
 		pool_launch(pool, w, false);
 		if (pool->servers[SV_LOGIN].count == 0) {
-			client_close(client, pool->failed_sqlstate, "%s", pool->failed_message);
+			client_close(client, pool->failure.sqlstate, "%s", pool->failure.message);
 			return false;
 		}
 	}
@@ -314,6 +418,6 @@ void pool_fail_logins(struct pool *pool)
 	struct list_node *n;
 
 	while ((n = list_first(&pool->clients[CL_WAIT_WELCOME])))
-		client_close(list_entry(n, struct client, node), pool->failed_sqlstate, "%s",
-			     pool->failed_message);
+		client_close(list_entry(n, struct client, node), pool->failure.sqlstate, "%s",
+			     pool->failure.message);
 }

@@ -15,6 +15,8 @@
 #include "prepared.h"
 #include "registry.h"
 
+static void create_forced_pools(struct registry *reg);
+
 struct registry *registry_create(struct config *cfg, struct auth_file *auth, const char *conffile)
 {
 	struct registry *reg = xcalloc(1, sizeof(*reg));
@@ -31,6 +33,7 @@ struct registry *registry_create(struct config *cfg, struct auth_file *auth, con
 	params_init_names(&reg->tracked, cfg->track_extra_parameters);
 	cancel_table_init(&reg->cancels);
 	reg->ps = ps_registry_create();
+	create_forced_pools(reg);
 	return reg;
 }
 
@@ -141,6 +144,29 @@ struct pool *registry_pool(struct registry *reg, struct database *db, struct use
 	return pool;
 }
 
+/*
+ * The pool of a [databases] entry with a forced user and a min_pool_size exists from the
+ * start (or from the reload that adds it), so that the janitor keeps its servers open
+ * before any client comes, as PgBouncer 1.21 does. Pools without a forced user are made
+ * by their first client.
+ */
+static void create_forced_pools(struct registry *reg)
+{
+	const struct config *cfg = reg->cfg;
+
+	for (size_t i = 0; i < cfg->ndbs; i++) {
+		const struct db_def *d = &cfg->dbs[i];
+		int min = d->min_pool_size >= 0 ? d->min_pool_size : cfg->min_pool_size;
+		struct database *db;
+
+		if (!d->user || min <= 0 || strcmp(d->name, "*") == 0)
+			continue;
+		db = registry_database(reg, d->name);
+		if (db)
+			(void)registry_pool(reg, db, registry_user(reg, d->user));
+	}
+}
+
 static bool same_str(const char *a, const char *b)
 {
 	return (!a && !b) || (a && b && strcmp(a, b) == 0);
@@ -194,6 +220,7 @@ void registry_apply(struct registry *reg, struct config *cfg, struct auth_file *
 	list_for_each_safe(n, t, &reg->pools) {
 		pool_update_mode(list_entry(n, struct pool, node));
 	}
+	create_forced_pools(reg);
 }
 
 const char *database_server_user(const struct database *db, const char *client_user)

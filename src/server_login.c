@@ -32,9 +32,14 @@ static void login_failed(struct server *server, const char *sqlstate, const char
 
 	snprintf(reason, sizeof(reason), "server login failed: %s", message);
 	if (server->owner) {
+		struct client *owner = server->owner;
+
 		/* A replication login failing says nothing about the pool's other logins. */
-		client_close(server->owner, sqlstate, "%s", message);
+		pool_replication_login_failed(server->pool, sqlstate, message);
+		owner->dedicated = NULL; /* the client gets PostgreSQL's error, not the close's */
+		server->owner = NULL;
 		server_close(server, reason);
+		client_close(owner, sqlstate, "%s", message);
 		return;
 	}
 	pool_login_failed(server->pool, sqlstate, message);
@@ -346,6 +351,7 @@ static void hand_to_owner(struct server *server)
 	struct client *owner = server->owner;
 
 	owner->dedicated = NULL;
+	pool_replication_login_succeeded(server->pool);
 	if (owner->state == CL_WAIT_WELCOME)
 		client_welcome_from(owner, server->params, server->params_len);
 	if (owner->conn.closed) {
