@@ -60,9 +60,10 @@ struct pool {
 	uint8_t *welcome; /* owned: ParameterStatus messages for new clients */
 	uint32_t welcome_len;
 	struct param_values defaults; /* tracked values of the welcome */
+	bool welcome_stale; /* from a changed definition: new clients wait for a new one */
 	struct login_failure failure;	   /* of the last regular server login */
 	struct login_failure repl_failure; /* of the last replication server login */
-	int mode; /* enum pool_mode in effect: [users] > [databases] > global */
+	int mode;	      /* enum pool_mode in effect: [users] > [databases] > global */
 	usec_t reserve_since; /* when a waiting client first qualified for the reserve */
 };
 
@@ -74,8 +75,15 @@ int pool_size(const struct pool *pool);
 int pool_min_size(const struct pool *pool);
 int pool_reserve_size(const struct pool *pool);
 unsigned pool_server_count(const struct pool *pool);
-/* Marks every server of the pool to be closed instead of reused (config changed). */
-void pool_mark_close_needed(struct pool *pool);
+/*
+ * The pool's database definition changed: every server is closed instead of reused (idle
+ * ones at once), the clients logged in so far keep the session values they were told at
+ * login (the old welcome's) whatever servers they get next, and new clients wait for the
+ * welcome of a server of the new definition.
+ */
+void pool_retire(struct pool *pool);
+/* max_prepared_statements changed: each server's statement cache follows (servers.c). */
+void pool_set_statement_capacity(struct pool *pool, unsigned capacity);
 
 /* Recomputes pool->mode from the current config (at creation and after a reload). */
 void pool_update_mode(struct pool *pool);
@@ -100,7 +108,11 @@ void pool_replication_login_succeeded(struct pool *pool);
  */
 MUST_CHECK bool pool_request_server(struct pool *pool, struct client *client);
 
-/* Pairs waiting clients with idle servers, and opens connections they need. */
+/*
+ * Pairs waiting clients with idle servers, and opens the connections they need (and one
+ * for clients waiting for a welcome). Also called after a server was freed, so that its
+ * room is used at once.
+ */
 void pool_schedule(struct pool *pool, struct worker *w);
 
 /* Opens a new server connection if the limits allow; reserve allows the reserve pool. */

@@ -86,6 +86,12 @@ void server_run_maintenance(struct server *server, const char *sql);
  */
 bool server_sync_params(struct server *server);
 
+/*
+ * max_prepared_statements changed: the statement cache takes the new capacity; what is
+ * over it is deallocated on the server at once if it is idle, else when it is released.
+ */
+void server_set_statement_capacity(struct server *server, unsigned capacity);
+
 void server_free(struct server *server);
 
 /* Messages while linked (server_proto.c), installed in the server's conn_ops. */

@@ -409,7 +409,7 @@ void client_login_authenticated(struct client *client)
 			log_debug("replication client could not get a server");
 		return;
 	}
-	if (pool->welcome) {
+	if (pool->welcome && !pool->welcome_stale) {
 		client_welcome(client);
 		return;
 	}

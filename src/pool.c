@@ -60,15 +60,53 @@ static int pick(int user_val, int db_val, int global_val)
 	return global_val;
 }
 
-void pool_mark_close_needed(struct pool *pool)
+/* A client keeps the values it was told at login: the welcome's, where it set none. */
+static void pin_welcome(struct pool *pool, struct client *client)
+{
+	for (unsigned i = 0; i < pool->reg->tracked.count; i++)
+		if (!params_get(client->params, (int)i) && pool->defaults.v[i])
+			params_set_lazy(&client->params, (int)i, pool->defaults.v[i]);
+}
+
+typedef void (*server_fn)(struct server *server, unsigned arg);
+
+/* Calls fn for every server of the pool (fn may change its state, not close it). */
+static void each_server(struct pool *pool, server_fn fn, unsigned arg)
 {
 	for (int st = SV_LOGIN; st < SV_CLOSED; st++) {
 		struct list_node *n, *t;
 
 		list_for_each_safe(n, t, &pool->servers[st]) {
-			list_entry(n, struct server, node)->close_needed = true;
+			fn(list_entry(n, struct server, node), arg);
 		}
 	}
+}
+
+static void mark_close_needed(struct server *server, unsigned unused)
+{
+	(void)unused;
+	server->close_needed = true;
+}
+
+void pool_retire(struct pool *pool)
+{
+	static const enum client_state told[] = { CL_ACTIVE, CL_WAITING };
+	struct list_node *n, *t;
+
+	each_server(pool, mark_close_needed, 0);
+	for (size_t i = 0; i < ARRAY_SIZE(told); i++) {
+		list_for_each_safe(n, t, &pool->clients[told[i]]) {
+			pin_welcome(pool, list_entry(n, struct client, node));
+		}
+	}
+	pool->welcome_stale = pool->welcome != NULL;
+	while ((n = list_first(&pool->servers[SV_IDLE])))
+		server_close(list_entry(n, struct server, node), "obsolete connection");
+}
+
+void pool_set_statement_capacity(struct pool *pool, unsigned capacity)
+{
+	each_server(pool, server_set_statement_capacity, capacity);
 }
 
 void pool_update_mode(struct pool *pool)
@@ -134,6 +172,7 @@ void pool_set_welcome(struct pool *pool, const uint8_t *msgs, uint32_t len)
 	uint8_t type;
 
 	free(pool->welcome);
+	pool->welcome_stale = false;
 	pool->welcome = xmalloc(len ? len : 1);
 	memcpy(pool->welcome, msgs, len);
 	pool->welcome_len = len;
@@ -268,7 +307,8 @@ static enum room room_for(struct pool *pool, const struct worker *w, bool reserv
 		return ROOM_POOL_FULL;
 	if (at_cap(pool->db->server_count, db_limit(pool)) && !(evict && evict_for(pool, true)))
 		return ROOM_DB_FULL;
-	if (at_cap(pool->user->server_count, user_limit(pool)) && !(evict && evict_for(pool, false)))
+	if (at_cap(pool->user->server_count, user_limit(pool)) &&
+	    !(evict && evict_for(pool, false)))
 		return ROOM_USER_FULL;
 	return ROOM_OK;
 }
@@ -328,7 +368,8 @@ static struct server *take_idle(struct pool *pool)
 static bool request_dedicated(struct pool *pool, struct client *client)
 {
 	static const char *const why[] = {
-		[ROOM_NONE] = "", [ROOM_POOL_FULL] = ": pool_size reached",
+		[ROOM_NONE] = "",
+		[ROOM_POOL_FULL] = ": pool_size reached",
 		[ROOM_DB_FULL] = ": max_db_connections reached",
 		[ROOM_USER_FULL] = ": max_user_connections reached",
 	};
@@ -383,11 +424,29 @@ bool pool_request_server(struct pool *pool, struct client *client)
 	return true;
 }
 
+/* Clients wait for a welcome that no login under way will bring. */
+static bool welcome_needed(const struct pool *pool)
+{
+	struct list_node *n, *t;
+
+	if ((pool->welcome && !pool->welcome_stale) || list_empty(&pool->clients[CL_WAIT_WELCOME]))
+		return false;
+	list_for_each_safe(n, t, &pool->servers[SV_LOGIN]) {
+		const struct server *s = list_entry(n, struct server, node);
+
+		if (!s->owner && !s->close_needed)
+			return false;
+	}
+	return true;
+}
+
 void pool_schedule(struct pool *pool, struct worker *w)
 {
 	struct list_head *waiting = &pool->clients[CL_WAITING];
 	unsigned pending;
 
+	if (welcome_needed(pool))
+		(void)pool_launch(pool, w, false);
 	if (w->reg->paused)
 		return;
 	while (!list_empty(waiting)) {

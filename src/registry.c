@@ -178,7 +178,11 @@ static bool db_def_changed(const struct db_def *old, const struct db_def *new)
 	return !old || !new || !same_str(old->host, new->host) || old->port != new->port ||
 	       !same_str(old->dbname, new->dbname) || !same_str(old->user, new->user) ||
 	       !same_str(old->password, new->password) ||
-	       !same_str(old->connect_query, new->connect_query);
+	       !same_str(old->connect_query, new->connect_query) ||
+	       !same_str(old->client_encoding, new->client_encoding) ||
+	       !same_str(old->datestyle, new->datestyle) ||
+	       !same_str(old->timezone, new->timezone) ||
+	       !same_str(old->application_name, new->application_name);
 }
 
 /* Servers of a changed database are closed when next released (or idle). */
@@ -191,7 +195,7 @@ static void retire_servers(struct registry *reg, const struct database *db)
 		struct pool *pool = list_entry(n, struct pool, node);
 
 		if (pool->db == db)
-			pool_mark_close_needed(pool);
+			pool_retire(pool);
 	}
 }
 
@@ -218,7 +222,10 @@ void registry_apply(struct registry *reg, struct config *cfg, struct auth_file *
 		auth_file_free(reg->auth);
 	reg->auth = auth;
 	list_for_each_safe(n, t, &reg->pools) {
-		pool_update_mode(list_entry(n, struct pool, node));
+		struct pool *pool = list_entry(n, struct pool, node);
+
+		pool_update_mode(pool);
+		pool_set_statement_capacity(pool, (unsigned)cfg->max_prepared_statements);
 	}
 	create_forced_pools(reg);
 }

@@ -351,16 +351,16 @@ void server_close(struct server *server, const char *reason)
 
 void server_run_maintenance(struct server *server, const char *sql)
 {
-	uint8_t buf[1024];
+	size_t cap = strlen(sql) + 8;
 	struct wire_builder b;
 
-	wire_builder_init(&b, buf, sizeof(buf));
+	wire_builder_init(&b, worker_scratch(server->conn.worker, cap), cap);
 	wire_query(&b, strcmp(sql, "<empty>") == 0 ? "" : sql);
 	server->ready = false;
 	server->expect_rfq++;
 	if (server->state != SV_TESTED)
 		server_set_state(server, SV_TESTED);
-	if (!wire_builder_ok(&b) || !conn_send(&server->conn, buf, b.len)) {
+	if (!wire_builder_ok(&b) || !conn_send(&server->conn, b.buf, b.len)) {
 		server_close(server, "cannot send the reset or check query");
 		return;
 	}
@@ -381,6 +381,41 @@ static bool wants_reset(const struct server *server, const struct config *cfg)
 {
 	return cfg->server_reset_query[0] &&
 	       (server->pool->mode == POOL_MODE_SESSION || cfg->server_reset_query_always);
+}
+
+/*
+ * Deallocates, with one maintenance query, the least recently used statements beyond the
+ * cache's capacity (it was lowered by a reload). Only for an unlinked server.
+ */
+static void trim_statements(struct server *server)
+{
+	struct ps_registry *reg = server->conn.worker->reg->ps;
+	size_t len = 0, cap = 0;
+	struct ps_stmt *st;
+	char *sql = NULL;
+
+	while (server->ps && (st = ps_server_pop_excess(server->ps))) {
+		const char *name = ps_stmt_server_name(st);
+
+		if (len + strlen(name) + 16 > cap) {
+			cap = cap ? cap * 2 : 1024;
+			sql = xrealloc(sql, cap);
+		}
+		len += (size_t)snprintf(sql + len, cap - len, "DEALLOCATE %s;", name);
+		ps_stmt_unref(reg, st);
+	}
+	if (sql)
+		server_run_maintenance(server, sql);
+	free(sql);
+}
+
+void server_set_statement_capacity(struct server *server, unsigned capacity)
+{
+	if (!server->ps)
+		return;
+	ps_server_set_capacity(server->ps, capacity);
+	if (server->state == SV_IDLE)
+		trim_statements(server);
 }
 
 void server_release(struct server *server)
@@ -417,6 +452,8 @@ void server_release(struct server *server)
 		ps_server_clear(server->conn.worker->reg->ps, server->ps);
 		server_run_maintenance(server, cfg->server_reset_query);
 	}
+	if (!server->conn.closed)
+		trim_statements(server);
 	if (server->conn.closed || server->state == SV_TESTED)
 		return;
 	server_set_state(server, SV_IDLE);

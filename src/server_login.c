@@ -374,12 +374,15 @@ static void login_done(struct server *server, char status)
 		hand_to_owner(server);
 		return;
 	}
-	pool_set_welcome(pool, server->params, server->params_len);
 	pool_login_succeeded(pool);
 	conn_tag(&server->conn, tag, sizeof(tag));
 	log_msg(LOG_LVL_LOG, tag, "new connection to server");
 	server_set_state(server, SV_IDLE);
-	pool_finish_logins(pool);
+	/* A login begun before the definition changed speaks for the old one: no welcome. */
+	if (!server->close_needed) {
+		pool_set_welcome(pool, server->params, server->params_len);
+		pool_finish_logins(pool);
+	}
 	pool_schedule(pool, server->conn.worker);
 }
 

@@ -44,14 +44,25 @@ struct worker *worker_create(struct registry *reg)
 	return w;
 }
 
+/*
+ * Frees what the iteration closed. A closed server's room goes at once to clients of its
+ * pool that wait (rescheduling may close more servers, which this loop frees too).
+ */
 static void free_doomed(struct worker *w)
 {
 	struct list_node *n;
 
 	while ((n = list_pop_first(&w->doomed_clients)))
 		client_free(list_entry(n, struct client, node));
-	while ((n = list_pop_first(&w->doomed_servers)))
-		server_free(list_entry(n, struct server, node));
+	while ((n = list_pop_first(&w->doomed_servers))) {
+		struct server *server = list_entry(n, struct server, node);
+		struct pool *pool = server->pool;
+
+		server_free(server);
+		if (!w->stopping &&
+		    (pool->clients[CL_WAITING].count || pool->clients[CL_WAIT_WELCOME].count))
+			pool_schedule(pool, w);
+	}
 }
 
 void worker_run(struct worker *w)
