@@ -252,9 +252,9 @@ void client_close(struct client *client, const char *sqlstate, const char *fmt, 
 		vsnprintf(reason, sizeof(reason), fmt, ap);
 		va_end(ap);
 		conn_tag(&client->conn, tag, sizeof(tag));
-		log_msg(
-		    LOG_LVL_LOG, tag, "closing because: %s (age=%llus)", reason,
-		    (unsigned long long)((wall_usec() - client->conn.connect_time) / USEC_PER_SEC));
+		log_msg(LOG_LVL_LOG, tag, "closing because: %s (age=%llus)", reason,
+			(unsigned long long)(usec_since(client->conn.connect_time, wall_usec()) /
+					     USEC_PER_SEC));
 	}
 	if (sqlstate) {
 		if (client->conn.worker->reg->cfg->log_pooler_errors)

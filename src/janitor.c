@@ -16,9 +16,10 @@
 
 #define JANITOR_PERIOD_USEC 200000
 
+/* A limit of 0 is off. `now` was read at the start of the pass: later stamps have not expired. */
 static bool expired(usec_t since, usec_t limit, usec_t now)
 {
-	return limit > 0 && now - since >= limit;
+	return limit > 0 && usec_passed(since, limit, now);
 }
 
 static void check_logins(struct list_head *list, usec_t limit, usec_t now)

@@ -176,7 +176,7 @@ static int user_limit(const struct pool *pool)
 static bool in_retry_window(const struct pool *pool)
 {
 	return pool->login_failed &&
-	       now_usec() - pool->last_failure < pool->reg->cfg->server_login_retry;
+	       !usec_passed(pool->last_failure, pool->reg->cfg->server_login_retry, now_usec());
 }
 
 bool pool_launch(struct pool *pool, struct worker *w, bool reserve)
@@ -223,7 +223,7 @@ static struct server *take_idle(struct pool *pool)
 			continue;
 		}
 		if (cfg->server_check_query[0] &&
-		    now_usec() - server->idle_since >= cfg->server_check_delay) {
+		    usec_passed(server->idle_since, cfg->server_check_delay, now_usec())) {
 			server_run_maintenance(server, cfg->server_check_query);
 			continue;
 		}
