@@ -14,6 +14,7 @@
 #include "client.h"
 #include "cancel.h"
 #include "config.h"
+#include "deadline.h"
 #include "iobuf.h"
 #include "log.h"
 #include "prepared.h"
@@ -67,8 +68,9 @@ static void client_on_data(struct conn *c)
 void client_note_sent(struct client *client, uint8_t type)
 {
 	struct server *server = client->server;
+	bool starts = server->ready;
 
-	if (server->ready) {
+	if (starts) {
 		usec_t now = now_usec();
 
 		client->last_request = now;
@@ -79,6 +81,8 @@ void client_note_sent(struct client *client, uint8_t type)
 	if (type == 'Q' || type == 'S' || type == 'F')
 		server->expect_rfq++;
 	server->ready = false;
+	if (starts)
+		deadline_update(client);
 }
 
 static enum relay_action client_on_message(struct conn *c, uint8_t type, const uint8_t *msg,
@@ -150,6 +154,7 @@ void client_accept(struct worker *w, int fd, const struct sockaddr *sa, bool uni
 	client->login = xcalloc(1, sizeof(*client->login));
 	list_node_init(&client->node);
 	list_node_init(&client->cancel_node);
+	wheel_entry_init(&client->timer);
 	client->state = CL_LOGIN;
 	client->login_start = now_usec();
 	client->tx_status = 'I';
@@ -268,6 +273,7 @@ void client_close(struct client *client, const char *sqlstate, const char *fmt, 
 	else if (client->dedicated)
 		server_close(client->dedicated, "replication client disconnected");
 	cancel_unregister(&client->conn.worker->reg->cancels, client);
+	deadline_forget(client);
 	forget_counts(client);
 	conn_shutdown(&client->conn);
 	client_set_state(client, CL_CLOSED);
@@ -348,6 +354,7 @@ void client_welcome_from(struct client *client, const uint8_t *params, uint32_t 
 	client->phase = LOGIN_DONE;
 	client->last_request = now_usec();
 	client_set_state(client, CL_ACTIVE);
+	deadline_update(client);
 	log_login(client);
 	conn_want_read(&client->conn, true);
 	client_resume(client);
@@ -385,6 +392,7 @@ void client_cancel_wait(struct client *client)
 		conn_release_buf_if_empty(&client->conn);
 	}
 	client_set_state(client, CL_ACTIVE);
+	deadline_update(client);
 	wire_builder_init(&b, rfq, sizeof(rfq));
 	wire_ready_for_query(&b, 'I');
 	(void)client_send_error(client, "ERROR", "57014",
@@ -458,6 +466,7 @@ void client_forget_login(struct client *client, struct user *login_user, struct 
 
 void client_free(struct client *client)
 {
+	ASSERT(!wheel_entry_filed(&client->timer));
 	free(client->raw_options);
 	params_free(&client->params);
 	free_login(client);

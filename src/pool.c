@@ -38,6 +38,7 @@ struct pool *pool_create(struct registry *reg, struct database *db, struct user 
 	for (int i = 0; i < SV_STATE_COUNT; i++)
 		list_init(&pool->servers[i]);
 	pool_update_mode(pool);
+	pool_update_limits(pool);
 	return pool;
 }
 
@@ -77,6 +78,13 @@ void pool_update_mode(struct pool *pool)
 	const struct db_def *dd = pool->db->def;
 
 	pool->mode = pick(ud ? ud->pool_mode : -1, dd ? dd->pool_mode : -1, cfg->pool_mode);
+}
+
+void pool_update_limits(struct pool *pool)
+{
+	const struct config *cfg = pool->reg->cfg;
+
+	deadline_limits(&pool->limits, cfg, config_find_user(cfg, pool->user->name), pool->db->def);
 }
 
 void pool_unlink(struct client *client, struct server *server)
@@ -276,6 +284,8 @@ bool pool_request_server(struct pool *pool, struct client *client)
 	}
 	client_set_state(client, CL_WAITING);
 	pool_schedule(pool, w);
+	if (client->state == CL_WAITING)
+		deadline_update(client);
 	return true;
 }
 

@@ -192,7 +192,10 @@ void registry_apply(struct registry *reg, struct config *cfg, struct auth_file *
 		auth_file_free(reg->auth);
 	reg->auth = auth;
 	list_for_each_safe(n, t, &reg->pools) {
-		pool_update_mode(list_entry(n, struct pool, node));
+		struct pool *pool = list_entry(n, struct pool, node);
+
+		pool_update_mode(pool);
+		pool_update_limits(pool);
 	}
 }
 
