@@ -6,6 +6,7 @@
 #include "harness.h"
 #include "pool.h"
 #include "server.h"
+#include "worker.h"
 
 #define S USEC_PER_SEC
 
@@ -199,5 +200,88 @@ TEST(deadline_none_before_login_is_done)
 		f->pool.limits.v[k] = 1;
 	f->client.state = CL_WAIT_WELCOME;
 	CHECK_INT(deadline_next(&f->client), DEADLINE_NEVER);
+	free(f);
+}
+
+/* A worker with only its deadline wheel, for the filing tests. */
+static struct worker *wheel_worker(usec_t now)
+{
+	struct worker *w = xcalloc(1, sizeof(*w));
+
+	wheel_init(&w->deadlines, 16, S / 5, now);
+	return w;
+}
+
+static void free_worker(struct worker *w)
+{
+	wheel_free(&w->deadlines);
+	free(w);
+}
+
+TEST(deadline_update_files_earlier_never_later)
+{
+	struct fixture *f = fixture();
+	struct worker *w = wheel_worker(100 * S);
+
+	f->client.conn.worker = w;
+	wheel_entry_init(&f->client.timer);
+	f->pool.limits.v[CTO_CLIENT_IDLE] = 60 * S;
+	f->pool.limits.v[CTO_QUERY] = 5 * S;
+	f->pool.limits.any = true;
+	f->client.last_request = 100 * S;
+	deadline_update(&f->client); /* idle: filed at its idle deadline */
+	CHECK_INT(f->client.timer.due, 160 * S);
+	link_server(f);
+	f->server.ready = false;
+	f->client.last_request = f->server.request_start = 101 * S;
+	deadline_update(&f->client); /* a request started: its query deadline is earlier */
+	CHECK_INT(f->client.timer.due, 106 * S);
+	f->server.ready = true; /* answered: idle again, the deadline is later */
+	deadline_update(&f->client);
+	CHECK_INT(f->client.timer.due, 106 * S); /* left where it was: a lower bound */
+	deadline_forget(&f->client);
+	CHECK(!wheel_entry_filed(&f->client.timer));
+	CHECK_INT(w->deadlines.count, 0);
+	free_worker(w);
+	free(f);
+}
+
+TEST(deadline_pop_due_refiles_an_early_entry_and_returns_a_passed_one)
+{
+	struct fixture *f = fixture();
+	struct worker *w = wheel_worker(100 * S);
+	enum client_timeout kind;
+
+	f->client.conn.worker = w;
+	wheel_entry_init(&f->client.timer);
+	f->pool.limits.v[CTO_CLIENT_IDLE] = 60 * S;
+	f->pool.limits.v[CTO_QUERY] = 5 * S;
+	f->pool.limits.any = true;
+	link_server(f);
+	f->server.ready = false;
+	f->client.last_request = f->server.request_start = 100 * S;
+	deadline_update(&f->client);
+	f->server.ready = true; /* the query finished in time */
+	deadline_expire(w, 105 * S);
+	CHECK(deadline_pop_due(w, 105 * S, &kind) == NULL);
+	CHECK_INT(f->client.timer.due, 160 * S); /* filed again at the idle deadline */
+	deadline_expire(w, 160 * S);
+	CHECK(deadline_pop_due(w, 160 * S, &kind) == &f->client);
+	CHECK_INT(kind, CTO_CLIENT_IDLE);
+	CHECK(!wheel_entry_filed(&f->client.timer));
+	free_worker(w);
+	free(f);
+}
+
+TEST(deadline_update_does_nothing_for_a_pool_without_client_timeouts)
+{
+	struct fixture *f = fixture();
+	struct worker *w = wheel_worker(0);
+
+	f->client.conn.worker = w;
+	wheel_entry_init(&f->client.timer);
+	deadline_update(&f->client);
+	CHECK(!wheel_entry_filed(&f->client.timer));
+	free_worker(w);
 	free(f);
 }
