@@ -13,6 +13,7 @@
 #include "list.h"
 #include "params.h"
 #include "pool.h"
+#include "wheel.h"
 
 struct worker;
 struct server;
@@ -55,6 +56,7 @@ struct client {
 	enum client_state state;
 	struct list_node node;	      /* on the list of its state */
 	struct list_node cancel_node; /* in registry.cancels once logged in */
+	struct wheel_entry timer;     /* in worker.deadlines while a timeout may apply */
 	struct pool *pool;	      /* borrowed; NULL before login */
 	struct database *db;	      /* borrowed; NULL if the database does not exist */
 	struct user *login_user;      /* borrowed: the user the client authenticated as */

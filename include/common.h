@@ -50,3 +50,20 @@ char *xstrndup(const char *s, size_t n);
 /* Monotonic and wall-clock time in microseconds. */
 usec_t now_usec(void);
 usec_t wall_usec(void);
+
+/*
+ * Time from a stored stamp to now, 0 when the stamp is later than now. A stamp can be later
+ * than a `now` read before it: a pass reads the clock once, and a server it launches or a
+ * client it queues is stamped afterwards. Every comparison of a stored stamp with a clock
+ * reading goes through these two, never through a bare unsigned difference, which wraps.
+ */
+static inline usec_t usec_since(usec_t since, usec_t now)
+{
+	return now > since ? now - since : 0;
+}
+
+/* Whether limit has passed since `since` at `now`; for a stamp later than now, only 0 has. */
+static inline bool usec_passed(usec_t since, usec_t limit, usec_t now)
+{
+	return usec_since(since, now) >= limit;
+}

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "common.h"
+#include "deadline.h"
 #include "list.h"
 #include "params.h"
 
@@ -65,6 +66,8 @@ struct pool {
 	struct login_failure repl_failure; /* of the last replication server login */
 	int mode;	      /* enum pool_mode in effect: [users] > [databases] > global */
 	usec_t reserve_since; /* when a waiting client first qualified for the reserve */
+
+	struct client_limits limits; /* client timeouts in effect, from the config (deadline.c) */
 };
 
 struct pool *pool_create(struct registry *reg, struct database *db, struct user *user);
@@ -87,6 +90,8 @@ void pool_set_statement_capacity(struct pool *pool, unsigned capacity);
 
 /* Recomputes pool->mode from the current config (at creation and after a reload). */
 void pool_update_mode(struct pool *pool);
+/* Recomputes pool->limits from the current config (at creation and after a reload). */
+void pool_update_limits(struct pool *pool);
 
 /* Breaks the link between a client and its server; neither is released or closed. */
 void pool_unlink(struct client *client, struct server *server);

@@ -10,6 +10,7 @@
 #include "common.h"
 #include "iobuf.h"
 #include "list.h"
+#include "wheel.h"
 
 struct event_base;
 struct event;
@@ -40,6 +41,8 @@ struct worker {
 	size_t scratch_cap;
 	bool stopping;
 	enum worker_shutdown shutdown;
+
+	struct wheel deadlines; /* clients' timeouts (deadline.c), one slot per janitor period */
 };
 
 struct worker *worker_create(struct registry *reg);

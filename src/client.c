@@ -13,6 +13,7 @@
 #include "client.h"
 #include "cancel.h"
 #include "config.h"
+#include "deadline.h"
 #include "iobuf.h"
 #include "log.h"
 #include "prepared.h"
@@ -66,8 +67,9 @@ static void client_on_data(struct conn *c)
 void client_note_sent(struct client *client, uint8_t type)
 {
 	struct server *server = client->server;
+	bool starts = server->ready;
 
-	if (server->ready) {
+	if (starts) {
 		usec_t now = now_usec();
 
 		client->last_request = now;
@@ -78,6 +80,8 @@ void client_note_sent(struct client *client, uint8_t type)
 	if (type == 'Q' || type == 'S' || type == 'F')
 		server->expect_rfq++;
 	server->ready = false;
+	if (starts)
+		deadline_update(client);
 }
 
 /*
@@ -179,6 +183,7 @@ void client_accept(struct worker *w, int fd, const struct sockaddr *sa, bool uni
 	client->login = xcalloc(1, sizeof(*client->login));
 	list_node_init(&client->node);
 	list_node_init(&client->cancel_node);
+	wheel_entry_init(&client->timer);
 	client->state = CL_LOGIN;
 	client->login_start = now_usec();
 	client->tx_status = 'I';
@@ -273,9 +278,9 @@ void client_close(struct client *client, const char *sqlstate, const char *fmt, 
 		vsnprintf(reason, sizeof(reason), fmt, ap);
 		va_end(ap);
 		conn_tag(&client->conn, tag, sizeof(tag));
-		log_msg(
-		    LOG_LVL_LOG, tag, "closing because: %s (age=%llus)", reason,
-		    (unsigned long long)((wall_usec() - client->conn.connect_time) / USEC_PER_SEC));
+		log_msg(LOG_LVL_LOG, tag, "closing because: %s (age=%llus)", reason,
+			(unsigned long long)(usec_since(client->conn.connect_time, wall_usec()) /
+					     USEC_PER_SEC));
 	}
 	if (sqlstate) {
 		if (client->conn.worker->reg->cfg->log_pooler_errors)
@@ -288,6 +293,7 @@ void client_close(struct client *client, const char *sqlstate, const char *fmt, 
 	else if (client->dedicated)
 		server_close(client->dedicated, "replication client disconnected");
 	cancel_unregister(&client->conn.worker->reg->cancels, client);
+	deadline_forget(client);
 	forget_counts(client);
 	if (sqlstate) /* the client may still be sending: let it read the error, not a reset */
 		conn_shutdown_lingering(&client->conn);
@@ -371,6 +377,7 @@ void client_welcome_from(struct client *client, const uint8_t *params, uint32_t 
 	client->phase = LOGIN_DONE;
 	client->last_request = now_usec();
 	client_set_state(client, CL_ACTIVE);
+	deadline_update(client);
 	log_login(client);
 	conn_want_read(&client->conn, true);
 	client_resume(client);
@@ -408,6 +415,7 @@ void client_cancel_wait(struct client *client)
 		conn_release_buf_if_empty(&client->conn);
 	}
 	client_set_state(client, CL_ACTIVE);
+	deadline_update(client);
 	wire_builder_init(&b, rfq, sizeof(rfq));
 	wire_ready_for_query(&b, 'I');
 	(void)client_send_error(client, "ERROR", "57014",
@@ -481,6 +489,7 @@ void client_forget_login(struct client *client, struct user *login_user, struct 
 
 void client_free(struct client *client)
 {
+	ASSERT(!wheel_entry_filed(&client->timer));
 	free(client->raw_options);
 	params_free(&client->params);
 	free_login(client);

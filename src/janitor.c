@@ -1,13 +1,21 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Periodic maintenance. Lists are kept in time order where it matters (login clients and
- * waiting clients are appended as they arrive), so each check looks at list heads only and
- * a pass costs O(pools + expired objects), not O(connections).
+ * Periodic maintenance, every JANITOR_PERIOD_USEC on each worker. The client timeouts
+ * (query, transaction, idle transaction, client idle, the queue wait and its NOTICE) come
+ * from the worker's deadline wheel (deadline.c): a pass touches only the clients whose entry
+ * is due, and timeout_fired() says what each timeout does. Login timeouts look at list
+ * heads (clients are appended as they arrive); servers, which are few, are checked one by
+ * one (connect timeout, lifetime, idle timeout); pools grow to min_pool_size and into the
+ * reserve; a graceful shutdown ends here. A pass costs O(pools + servers + what expires).
+ * Every stamp is compared with the `now` read at the start of the pass through
+ * usec_passed(): a server launched or a client queued during the pass is stamped later,
+ * and has not expired.
  */
 #include <event2/event.h>
 
 #include "client.h"
 #include "config.h"
+#include "deadline.h"
 #include "janitor.h"
 #include "log.h"
 #include "registry.h"
@@ -15,10 +23,13 @@
 #include "worker.h"
 
 #define JANITOR_PERIOD_USEC 200000
+/* Slots of the deadline wheel: one turn is 1024 periods (about 205 s). */
+#define DEADLINE_SLOTS 1024
 
+/* A limit of 0 is off. `now` was read at the start of the pass: later stamps have not expired. */
 static bool expired(usec_t since, usec_t limit, usec_t now)
 {
-	return limit > 0 && now - since >= limit;
+	return limit > 0 && usec_passed(since, limit, now);
 }
 
 static void check_logins(struct list_head *list, usec_t limit, usec_t now)
@@ -34,117 +45,65 @@ static void check_logins(struct list_head *list, usec_t limit, usec_t now)
 	}
 }
 
-static usec_t wait_timeout(const struct pool *pool, const struct config *cfg)
+/*
+ * What happens when a client's timeout has passed: the one place that decides it. A client
+ * left open is filed again at its next deadline; if the action leaves the same timeout
+ * passed, it comes back at the next pass, never twice in one.
+ */
+static void timeout_fired(struct client *client, enum client_timeout kind)
 {
-	const struct db_def *dd = pool->db->def;
-	const struct user_def *ud = config_find_user(cfg, pool->user->name);
-
-	if (ud && ud->query_wait_timeout != USEC_UNSET)
-		return ud->query_wait_timeout;
-	if (dd && dd->query_wait_timeout != USEC_UNSET)
-		return dd->query_wait_timeout;
-	return cfg->query_wait_timeout;
+	switch (kind) {
+	case CTO_CLIENT_IDLE:
+		client_close(client, "08P01", "client_idle_timeout");
+		return;
+	case CTO_QUERY:
+		client_close(client, "08P01", "query timeout");
+		return;
+	case CTO_XACT:
+		client_close(client, "08P01", "transaction timeout");
+		return;
+	case CTO_IDLE_XACT:
+		client_close(client, "08P01", "idle transaction timeout");
+		return;
+	case CTO_WAIT_NOTIFY:
+		client->wait_notified = true;
+		client_send_notice(client, "No server connection available in postgres backend, "
+					   "client being queued");
+		return;
+	case CTO_WAIT:
+		client_close(client, "08P01", "query_wait_timeout");
+		return;
+	case CTO_NONE:
+		return;
+	}
 }
 
+/* The clients of this worker whose deadline entry is due: O(entries due), not O(clients). */
+static void expire_clients(struct worker *w, usec_t now)
+{
+	enum client_timeout kind;
+	struct client *client;
+
+	deadline_expire(w, now);
+	while ((client = deadline_pop_due(w, now, &kind))) {
+		timeout_fired(client, kind);
+		if (!client->conn.closed)
+			deadline_update(client);
+	}
+}
+
+/* The head of the queue has waited reserve_pool_timeout: one more server, from the reserve. */
 static void check_waiting(struct pool *pool, struct worker *w, usec_t now)
 {
 	const struct config *cfg = w->reg->cfg;
-	struct list_head *waiting = &pool->clients[CL_WAITING];
-	usec_t limit = wait_timeout(pool, cfg);
-	struct list_node *n;
+	struct list_node *n = list_first(&pool->clients[CL_WAITING]);
 
-	while ((n = list_first(waiting))) {
-		struct client *client = list_entry(n, struct client, node);
-
-		if (!expired(client->request_time, limit, now))
-			break;
-		client_close(client, "08P01", "query_wait_timeout");
-	}
-	if ((n = list_first(waiting)) && pool_reserve_size(pool) > 0 &&
-	    expired(list_entry(n, struct client, node)->request_time, cfg->reserve_pool_timeout,
-		    now))
+	if (!n)
+		return;
+	if (pool_reserve_size(pool) > 0 && expired(list_entry(n, struct client, node)->request_time,
+						   cfg->reserve_pool_timeout, now))
 		pool_launch(pool, w, true);
-	if (!list_empty(waiting))
-		pool_schedule(pool, w);
-}
-
-/* The request timeouts of a pool: [users] overrides the global value. */
-struct request_limits {
-	usec_t query, idle_xact, xact, client_idle;
-};
-
-static usec_t user_or_global(usec_t user_val, usec_t global_val)
-{
-	return user_val != USEC_UNSET ? user_val : global_val;
-}
-
-static struct request_limits request_limits(const struct pool *pool, const struct config *cfg)
-{
-	const struct user_def *ud = config_find_user(cfg, pool->user->name);
-	struct request_limits l = { cfg->query_timeout, cfg->idle_transaction_timeout,
-				    cfg->transaction_timeout, cfg->client_idle_timeout };
-
-	if (ud) {
-		l.query = user_or_global(ud->query_timeout, l.query);
-		l.idle_xact = user_or_global(ud->idle_transaction_timeout, l.idle_xact);
-		l.xact = user_or_global(ud->transaction_timeout, l.xact);
-		l.client_idle = user_or_global(ud->client_idle_timeout, l.client_idle);
-	}
-	return l;
-}
-
-/* Which limit, if any, a logged-in client has run past. */
-static const char *overdue(const struct client *client, const struct request_limits *l, usec_t now)
-{
-	const struct server *s = client->server;
-	bool idle = !s || (s->ready && s->tx_status == 'I');
-
-	if (idle)
-		return expired(client->last_request, l->client_idle, now) ? "client_idle_timeout"
-									  : NULL;
-	if (!s->ready && expired(s->request_start, l->query, now))
-		return "query timeout";
-	if (expired(s->xact_start, l->xact, now))
-		return "transaction timeout";
-	if (s->ready && expired(s->ready_since, l->idle_xact, now))
-		return "idle transaction timeout";
-	return NULL;
-}
-
-static void check_active(struct pool *pool, const struct config *cfg, usec_t now)
-{
-	struct request_limits l = request_limits(pool, cfg);
-	struct list_node *n, *t;
-
-	if (!l.query && !l.idle_xact && !l.xact && !l.client_idle)
-		return;
-	list_for_each_safe(n, t, &pool->clients[CL_ACTIVE]) {
-		struct client *client = list_entry(n, struct client, node);
-		const char *why = overdue(client, &l, now);
-
-		if (why)
-			client_close(client, "08P01", "%s", why);
-	}
-}
-
-/* NOTICE once to clients queued longer than query_wait_notify (oldest first). */
-static void notify_waiting(struct pool *pool, const struct config *cfg, usec_t now)
-{
-	struct list_node *n, *t;
-
-	if (!cfg->query_wait_notify)
-		return;
-	list_for_each_safe(n, t, &pool->clients[CL_WAITING]) {
-		struct client *client = list_entry(n, struct client, node);
-
-		if (!expired(client->request_time, cfg->query_wait_notify + 1, now))
-			break;
-		if (!client->wait_notified) {
-			client->wait_notified = true;
-			client_send_notice(client, "No server connection available in postgres "
-						   "backend, client being queued");
-		}
-	}
+	pool_schedule(pool, w);
 }
 
 static usec_t lifetime(const struct pool *pool, const struct config *cfg)
@@ -222,13 +181,12 @@ void janitor_run(struct worker *w)
 	struct list_node *n, *t;
 
 	check_logins(&w->login_clients, cfg->client_login_timeout, now);
+	expire_clients(w, now);
 	list_for_each_safe(n, t, &w->reg->pools) {
 		struct pool *pool = list_entry(n, struct pool, node);
 
 		check_logins(&pool->clients[CL_WAIT_WELCOME], cfg->client_login_timeout, now);
-		notify_waiting(pool, cfg, now);
 		check_waiting(pool, w, now);
-		check_active(pool, cfg, now);
 		check_servers(pool, cfg, now);
 		fill_min_pool(pool, w);
 	}
@@ -244,6 +202,7 @@ void janitor_start(struct worker *w)
 {
 	const struct timeval period = { 0, JANITOR_PERIOD_USEC };
 
+	wheel_init(&w->deadlines, DEADLINE_SLOTS, JANITOR_PERIOD_USEC, now_usec());
 	w->janitor = event_new(w->base, -1, EV_PERSIST, on_tick, w);
 	event_add(w->janitor, &period);
 }
@@ -253,4 +212,5 @@ void janitor_stop(struct worker *w)
 	if (w->janitor)
 		event_free(w->janitor);
 	w->janitor = NULL;
+	wheel_free(&w->deadlines);
 }

@@ -38,6 +38,7 @@ struct pool *pool_create(struct registry *reg, struct database *db, struct user 
 	for (int i = 0; i < SV_STATE_COUNT; i++)
 		list_init(&pool->servers[i]);
 	pool_update_mode(pool);
+	pool_update_limits(pool);
 	return pool;
 }
 
@@ -116,6 +117,13 @@ void pool_update_mode(struct pool *pool)
 	const struct db_def *dd = pool->db->def;
 
 	pool->mode = pick(ud ? ud->pool_mode : -1, dd ? dd->pool_mode : -1, cfg->pool_mode);
+}
+
+void pool_update_limits(struct pool *pool)
+{
+	const struct config *cfg = pool->reg->cfg;
+
+	deadline_limits(&pool->limits, cfg, config_find_user(cfg, pool->user->name), pool->db->def);
 }
 
 void pool_unlink(struct client *client, struct server *server)
@@ -232,7 +240,9 @@ static int user_limit(const struct pool *pool)
 static const struct login_failure *recent_failure(const struct pool *pool,
 						  const struct login_failure *f)
 {
-	return f->failed && now_usec() - f->at < pool->reg->cfg->server_login_retry ? f : NULL;
+	if (!f->failed || usec_passed(f->at, pool->reg->cfg->server_login_retry, now_usec()))
+		return NULL;
+	return f;
 }
 
 /* The idle server of pool that has been idle longest, or NULL. */
@@ -351,7 +361,7 @@ static struct server *take_idle(struct pool *pool)
 			continue;
 		}
 		if (cfg->server_check_query[0] &&
-		    now_usec() - server->idle_since >= cfg->server_check_delay) {
+		    usec_passed(server->idle_since, cfg->server_check_delay, now_usec())) {
 			server_run_maintenance(server, cfg->server_check_query);
 			continue;
 		}
@@ -421,6 +431,8 @@ bool pool_request_server(struct pool *pool, struct client *client)
 	}
 	client_set_state(client, CL_WAITING);
 	pool_schedule(pool, w);
+	if (client->state == CL_WAITING)
+		deadline_update(client);
 	return true;
 }
 

@@ -225,6 +225,7 @@ void registry_apply(struct registry *reg, struct config *cfg, struct auth_file *
 		struct pool *pool = list_entry(n, struct pool, node);
 
 		pool_update_mode(pool);
+		pool_update_limits(pool);
 		pool_set_statement_capacity(pool, (unsigned)cfg->max_prepared_statements);
 	}
 	create_forced_pools(reg);

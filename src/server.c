@@ -332,7 +332,7 @@ void server_close(struct server *server, const char *reason)
 	server->conn.closed = true;
 	conn_tag(&server->conn, tag, sizeof(tag));
 	log_msg(LOG_LVL_LOG, tag, "closing because: %s (age=%llus)", reason,
-		(unsigned long long)((now_usec() - server->created) / USEC_PER_SEC));
+		(unsigned long long)(usec_since(server->created, now_usec()) / USEC_PER_SEC));
 	if (server->client)
 		unlink_client(server, reason);
 	else if (server->owner)

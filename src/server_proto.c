@@ -11,6 +11,7 @@
 
 #include "client.h"
 #include "config.h"
+#include "deadline.h"
 #include "iobuf.h"
 #include "log.h"
 #include "prepared.h"
@@ -123,6 +124,7 @@ static bool on_ready(struct server *server, char status)
 		return true;
 	server->ready_since = now_usec();
 	server->client->tx_status = status;
+	deadline_update(server->client);
 	if (mode == POOL_MODE_SESSION && server->close_needed && status == 'I' &&
 	    cfg->server_fast_close) {
 		server_close(server, "server_fast_close");

@@ -10,6 +10,7 @@
 
 #include "auth_file.h"
 #include "config.h"
+#include "deadline.h"
 #include "dns.h"
 #include "janitor.h"
 #include "listener.h"
@@ -43,6 +44,7 @@ bool weir_reload(struct worker *w)
 		return false;
 	}
 	registry_apply(reg, cfg, auth);
+	deadline_refile_all(w);
 	dns_set_ttls(w->dns, cfg->dns_max_ttl, cfg->dns_nxdomain_ttl);
 	{
 		struct log_settings ls = { .logfile = cfg->logfile,
