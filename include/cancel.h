@@ -33,5 +33,14 @@ void cancel_unregister(struct cancel_table *t, struct client *client);
 /* A CancelRequest arrived on a new connection of worker w. */
 void cancel_handle(struct worker *w, uint32_t pid, uint32_t key);
 
+/*
+ * Asks PostgreSQL to cancel what server is running, over a new connection with its real
+ * key; the server is not reused before that connection is done.
+ */
+void cancel_forward(struct server *server);
+
+/* At exit: every cancel request still in flight on worker w is dropped. */
+void cancel_free_all(struct worker *w);
+
 /* The server is going away: cancels aimed at it forget it. */
 void cancel_detach_server(struct server *server);

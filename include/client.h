@@ -94,6 +94,14 @@ void client_set_state(struct client *client, enum client_state state);
 void client_close(struct client *client, const char *sqlstate, const char *fmt, ...)
     PRINTF_FMT(3, 4);
 
+/*
+ * A request of the client has run too long (query_timeout): PostgreSQL is asked to cancel
+ * it, the client is closed with FATAL 08P01 reason, and its server drains the replies and
+ * goes back to the pool instead of being closed. A client whose server cannot be drained
+ * (replication, a half-sent message, a SET under way) is closed as client_close() does.
+ */
+void client_cancel_and_close(struct client *client, const char *reason);
+
 /* Sends a non-fatal ErrorResponse + nothing else (the caller decides what follows). */
 bool client_send_error(struct client *client, const char *severity, const char *sqlstate,
 		       const char *message);

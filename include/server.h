@@ -53,6 +53,8 @@ struct server {
 	bool ready;	     /* every request answered by a ReadyForQuery */
 	unsigned expect_rfq; /* Query, Sync and FunctionCall messages not yet answered */
 	bool close_needed;
+	bool draining;	      /* unlinked, dropping the replies to its last client's requests */
+	usec_t drain_since;   /* monotonic: when it began draining */
 	usec_t login_start;   /* monotonic */
 	usec_t request_start; /* monotonic: when it last went from ready to busy */
 	usec_t xact_start;    /* monotonic: when the current transaction began */
@@ -76,6 +78,14 @@ void server_close(struct server *server, const char *reason);
 
 /* The client is done with the server: reset it for reuse, or close it if it is not clean. */
 void server_release(struct server *server);
+
+/*
+ * Its client is leaving while complete requests of it run (their cancel is under way):
+ * once unlinked, the server stays out of the pool, drops the replies, and is released
+ * when every request is answered and its cancels are done. The janitor closes it if that
+ * takes longer than cancel_wait_timeout. Call before the client's server_release().
+ */
+void server_drain(struct server *server);
 
 /* Sends a query (reset or check) on an unlinked server; state SV_TESTED until ReadyForQuery. */
 void server_run_maintenance(struct server *server, const char *sql);

@@ -34,6 +34,7 @@ struct worker {
 	struct list_head doomed_clients; /* closed; freed after the loop iteration */
 	struct list_head doomed_servers;
 	struct list_head lingering; /* owned: sockets closing after an error (linger.c) */
+	struct list_head cancels;   /* owned: cancel requests in flight (cancel.c) */
 	struct event *janitor;	    /* owned */
 	unsigned nclients;	    /* client connections, for max_client_conn */
 	uint32_t next_id;

@@ -26,10 +26,11 @@
 #define CANCEL_MIN_BUCKETS 64
 
 struct cancel_req {
-	struct list_node node; /* on target->cancels */
-	struct server *target; /* borrowed; NULL once the target is gone */
-	struct event *ev;      /* owned */
-	struct worker *worker; /* borrowed */
+	struct list_node node;	    /* on target->cancels */
+	struct list_node in_flight; /* on worker.cancels, so that an exit frees it */
+	struct server *target;	    /* borrowed; NULL once the target is gone */
+	struct event *ev;	    /* owned */
+	struct worker *worker;	    /* borrowed */
 	int fd;
 	uint8_t pkt[16];
 	bool sent;
@@ -124,6 +125,7 @@ static void req_done(struct cancel_req *req)
 
 	event_free(req->ev);
 	close(req->fd);
+	list_remove(&req->worker->cancels, &req->in_flight);
 	if (target) {
 		list_remove(&target->cancels, &req->node);
 		if (list_empty(&target->cancels) && target->state == SV_USED)
@@ -184,8 +186,9 @@ static void build_packet(struct cancel_req *req, const struct server *server)
 	wire_cancel_request(&b, server->backend_pid, server->backend_key);
 }
 
-static void forward(struct worker *w, struct server *server)
+void cancel_forward(struct server *server)
 {
+	struct worker *w = server->conn.worker;
 	struct cancel_req *req = xcalloc(1, sizeof(*req));
 	char err[256];
 	bool in_progress;
@@ -201,6 +204,7 @@ static void forward(struct worker *w, struct server *server)
 	req->target = server;
 	req->worker = w;
 	list_append(&server->cancels, &req->node);
+	list_append(&w->cancels, &req->in_flight);
 	arm(req, EV_WRITE);
 }
 
@@ -220,7 +224,19 @@ void cancel_handle(struct worker *w, uint32_t pid, uint32_t key)
 		log_debug("cancel request for idle client");
 		return;
 	}
-	forward(w, client->server);
+	cancel_forward(client->server);
+}
+
+void cancel_free_all(struct worker *w)
+{
+	struct list_node *n;
+
+	while ((n = list_first(&w->cancels))) {
+		struct cancel_req *req = list_entry(n, struct cancel_req, in_flight);
+
+		req->target = NULL;
+		req_done(req);
+	}
 }
 
 void cancel_detach_server(struct server *server)

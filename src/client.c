@@ -302,6 +302,18 @@ void client_close(struct client *client, const char *sqlstate, const char *fmt, 
 	client_set_state(client, CL_CLOSED);
 }
 
+void client_cancel_and_close(struct client *client, const char *reason)
+{
+	struct server *server = client->server;
+
+	if (server && !server->ready && !server->owner && !server->setting_params &&
+	    !relay_mid_message(&client->conn)) {
+		cancel_forward(server);
+		server_drain(server);
+	}
+	client_close(client, "08P01", "%s", reason);
+}
+
 /* Bytes the welcome can take: the pool's set plus the client's own values. */
 static size_t welcome_bound(const struct client *client, uint32_t params_len)
 {

@@ -86,6 +86,8 @@ static void deadlines(const struct client *client, usec_t d[CTO_COUNT])
 	}
 	if (s->setting_params)
 		return;
+	if (s->owner && !s->ready)
+		return; /* a replication stream is one request as long as it streams: no limit */
 	if (!s->ready)
 		d[CTO_QUERY] = after(s->request_start, lim[CTO_QUERY]);
 	d[CTO_XACT] = after(s->xact_start, lim[CTO_XACT]);

@@ -56,8 +56,8 @@ static void timeout_fired(struct client *client, enum client_timeout kind)
 	case CTO_CLIENT_IDLE:
 		client_close(client, "08P01", "client_idle_timeout");
 		return;
-	case CTO_QUERY:
-		client_close(client, "08P01", "query timeout");
+	case CTO_QUERY: /* the query is cancelled on PostgreSQL, and its server kept */
+		client_cancel_and_close(client, "query timeout");
 		return;
 	case CTO_XACT:
 		client_close(client, "08P01", "transaction timeout");
@@ -113,6 +113,12 @@ static usec_t lifetime(const struct pool *pool, const struct config *cfg)
 	return dd && dd->server_lifetime != USEC_UNSET ? dd->server_lifetime : cfg->server_lifetime;
 }
 
+/* How long a server may take to answer after its query was cancelled (query_timeout). */
+static usec_t drain_limit(const struct config *cfg)
+{
+	return cfg->cancel_wait_timeout ? cfg->cancel_wait_timeout : 10 * USEC_PER_SEC;
+}
+
 static void check_servers(struct pool *pool, const struct config *cfg, usec_t now)
 {
 	struct list_node *n, *t;
@@ -125,6 +131,12 @@ static void check_servers(struct pool *pool, const struct config *cfg, usec_t no
 			pool_login_failed(pool, "08006", "server connect timeout");
 			server_close(server, "connect timeout");
 		}
+	}
+	list_for_each_safe(n, t, &pool->servers[SV_USED]) {
+		struct server *server = list_entry(n, struct server, node);
+
+		if (server->draining && expired(server->drain_since, drain_limit(cfg), now))
+			server_close(server, "query did not end after its cancel");
 	}
 	list_for_each_safe(n, t, &pool->servers[SV_IDLE]) {
 		struct server *server = list_entry(n, struct server, node);

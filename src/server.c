@@ -202,6 +202,8 @@ bool server_sync_params(struct server *server)
 	return true;
 }
 
+static void drain_progress(struct server *server);
+
 static void server_on_data(struct conn *c)
 {
 	struct server *server = to_server(c);
@@ -230,6 +232,13 @@ static void server_on_data(struct conn *c)
 		return;
 	case SV_TESTED:
 		on_maintenance_data(server);
+		return;
+	case SV_USED:
+		if (server->draining) {
+			drain_progress(server);
+			return;
+		}
+		server_close(server, "server sent data while idle");
 		return;
 	default:
 		server_close(server, "server sent data while idle");
@@ -373,8 +382,38 @@ static bool server_is_settled(const struct server *server)
 	const struct iobuf *b = server->conn.buf;
 
 	return server->ready && server->expect_rfq == 0 && server->conn.pkt_remain == 0 &&
-	       !server->setting_params && server->pending.count == 0 &&
-	       (!b || iobuf_unscanned(b) == 0);
+	       server->conn.pkt_skip == 0 && !server->setting_params &&
+	       server->pending.count == 0 && (!b || iobuf_unscanned(b) == 0);
+}
+
+void server_drain(struct server *server)
+{
+	server->draining = true;
+	server->drain_since = now_usec();
+}
+
+/* Replies that were on their way to the client it no longer has are dropped. */
+static void drop_output(struct server *server)
+{
+	struct conn *c = &server->conn;
+
+	c->pkt_skip += c->pkt_remain;
+	c->pkt_remain = 0;
+	if (c->buf)
+		c->buf->send_pos = c->buf->scan_pos;
+}
+
+/* Drops what has arrived (server_on_message consumes all while unlinked); released when done. */
+static void drain_progress(struct server *server)
+{
+	if (server->conn.buf && iobuf_unscanned(server->conn.buf) > 0 &&
+	    !relay_process(&server->conn))
+		return;
+	server_send_fakes(server); /* made-up answers at the head go nowhere now */
+	if (server->conn.closed || !server_is_settled(server))
+		return;
+	server->draining = false;
+	server_release(server);
 }
 
 static bool wants_reset(const struct server *server, const struct config *cfg)
@@ -426,6 +465,14 @@ void server_release(struct server *server)
 		return;
 	if (server->owner) {
 		server_close(server, "replication client disconnected");
+		return;
+	}
+	if (server->draining) {
+		drop_output(server);
+		if (server->state != SV_USED)
+			server_set_state(server, SV_USED);
+		conn_want_read(&server->conn, true);
+		drain_progress(server);
 		return;
 	}
 	if (!server_is_settled(server)) {

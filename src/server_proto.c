@@ -63,7 +63,11 @@ void server_send_fakes(struct server *server)
 	uint8_t buf[1024];
 	struct wire_builder b;
 
-	while (client && fake_at_head(server)) {
+	while (fake_at_head(server)) {
+		if (!client) { /* draining: there is no one to answer */
+			pend_pop(&server->pending);
+			continue;
+		}
 		wire_builder_init(&b, buf, sizeof(buf));
 		build_fake(&b, pend_head(&server->pending));
 		pend_pop(&server->pending);
@@ -195,7 +199,7 @@ enum relay_action server_on_message(struct conn *c, uint8_t type, const uint8_t 
 		return RELAY_STOP;
 	if (fake_at_head(server) || releasable(server))
 		c->hold = true;
-	return RELAY_FORWARD;
+	return server->client ? RELAY_FORWARD : RELAY_CONSUME; /* unlinked: draining */
 }
 
 /*

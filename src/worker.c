@@ -6,6 +6,7 @@
  */
 #include <event2/event.h>
 
+#include "cancel.h"
 #include "client.h"
 #include "config.h"
 #include "dns.h"
@@ -40,6 +41,7 @@ struct worker *worker_create(struct registry *reg)
 	list_init(&w->doomed_clients);
 	list_init(&w->doomed_servers);
 	list_init(&w->lingering);
+	list_init(&w->cancels);
 	janitor_start(w);
 	return w;
 }
@@ -134,6 +136,7 @@ void worker_free(struct worker *w)
 	free_doomed(w);
 	listener_close_all(w);
 	linger_close_all(w);
+	cancel_free_all(w);
 	janitor_stop(w);
 	dns_free(w->dns);
 	iobuf_pool_destroy(&w->bufs);

@@ -268,3 +268,78 @@ def test_cancel_of_a_queued_client_removes_it_from_the_queue_with_57014(pg, weir
         assert pg.sql("SELECT count(*) FROM marks", dbname=db) == [(0,)]
     finally:
         clients.cut_all()
+
+
+@pytest.mark.deadline(90)
+@pytest.mark.parametrize("mode", ["session", "transaction"])
+def test_query_timeout_cancels_the_query_on_postgresql_and_keeps_the_server(
+        pg, weir, clients, mode):
+    """query_timeout ends the client, but first weir cancels the query: the backend stops
+    running it at once, and once PostgreSQL has answered the server goes back to the pool
+    (the next client gets the same backend)."""
+    db = pg.create_database("qtcancel")
+    inst = weir(tx_config(pg, db, 1, mode=mode, weir_extra={"query_timeout": 1}))
+    w = wire(inst, db, clients)
+    pid = int(simple(w, "SELECT pg_backend_pid()").rows[0][0])
+    w.send(query_message("SELECT pg_sleep(60)"))
+    wait_for_sleeping(pg, USER, db)
+    fields, _ = read_fatal_then_close(w, 6)
+    assert_pooler_fatal(fields, "query timeout")
+    wait_until(lambda: not sleeping_backends(pg, USER, db), 5,
+               "pg_sleep(60) to stop running on PostgreSQL")
+    nxt = wire(inst, db, clients)
+    assert simple(nxt, "SELECT pg_backend_pid()").rows == [[str(pid)]], \
+        "the server was not reused after its query was cancelled"
+    assert simple(nxt, "SELECT 'clean'").rows == [["clean"]]
+
+
+@pytest.mark.deadline(90)
+def test_query_timeout_inside_a_transaction_rolls_back_and_keeps_the_server(pg, weir, clients):
+    db = pg.create_database("qtcancel")
+    pg.sql("CREATE TABLE t (x int)", dbname=db)
+    pg.sql("GRANT ALL ON t TO scram_user", dbname=db)
+    inst = weir(tx_config(pg, db, 1, weir_extra={"query_timeout": 1}))
+    w = wire(inst, db, clients)
+    pid = hold_server(w)
+    assert not simple(w, "INSERT INTO t VALUES (1)").errors
+    w.send(query_message("SELECT pg_sleep(60)"))
+    fields, _ = read_fatal_then_close(w, 6)
+    assert_pooler_fatal(fields, "query timeout")
+    nxt = wire(inst, db, clients)
+    assert simple(nxt, "SELECT pg_backend_pid()").rows == [[str(pid)]]
+    assert simple(nxt, "SELECT count(*) FROM t").rows == [["0"]], "the insert was committed"
+
+
+@pytest.mark.deadline(90)
+def test_replication_stream_is_not_subject_to_query_timeout(pg, weir):
+    """START_REPLICATION keeps a request open for as long as it streams; query_timeout
+    must not end it (pg_receivewal and standbys stream for days)."""
+    from conftest import PgWire, default_users, message, wire_login
+    role, password = "repl_user", "repl-secret"
+    if not pg.sql("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)):
+        pg.sql(f"CREATE ROLE {role} LOGIN REPLICATION PASSWORD '{password}'")
+        pg.sql(f"GRANT ALL ON DATABASE app TO {role}")
+    users = dict(default_users(pg), **{role: password})
+    inst = weir({"weir": {"pool_mode": "transaction", "query_timeout": 1},
+                 "databases": {"replication": f"host=127.0.0.1 port={pg.port}"}},
+                users=users)
+    with PgWire(inst.port) as w:
+        wire_login(w, role, password, "replication", extra={"replication": "true"})
+        system = simple(w, "IDENTIFY_SYSTEM")
+        assert not system.errors, system
+        xlogpos = system.rows[0][2]
+        w.send(query_message(f"START_REPLICATION PHYSICAL {xlogpos}"))
+        kind, _ = w.read_message()
+        assert kind == b"W", kind  # CopyBothResponse: streaming
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:  # keepalives may come; an error must not
+            try:
+                msg = w.read_message(timeout=max(0.05, deadline - time.monotonic()))
+            except TimeoutError:
+                break
+            assert msg is not None, "weir closed the replication stream"
+            assert msg[0] != b"E", parse_error_fields(msg[1])
+        w.send(message(b"c"))  # CopyDone: end the stream as a client does
+        reply = read_reply(w)
+        assert not reply.errors, reply
+    assert "query timeout" not in inst.log()
