@@ -12,10 +12,12 @@
 #include "common.h"
 
 enum pend_action {
-	PEND_FORWARD, /* the client asked: its answer goes to the client */
-	PEND_DROP,    /* weir injected it: its answer is dropped */
-	PEND_FAKE,    /* not sent to the server: weir answers it when it reaches the head */
-	PEND_REPLACE, /* sent to fail on purpose: its ErrorResponse is replaced by weir's text */
+	PEND_FORWARD,	 /* the client asked: its answer goes to the client */
+	PEND_DROP,	 /* weir injected it: its answer is dropped */
+	PEND_FAKE,	 /* not sent to the server: weir answers it when it reaches the head */
+	PEND_REPLACE,	 /* sent to fail on purpose: its ErrorResponse is replaced by weir's text */
+	PEND_DEALLOCATE, /* a client's SQL DEALLOCATE, sent as a no-op: its CommandComplete
+			    becomes "DEALLOCATE", and the client's name (message) is dropped */
 };
 
 enum pend_fake {
@@ -30,7 +32,7 @@ struct pend_entry {
 	uint8_t action;	  /* enum pend_action */
 	uint8_t fake;	  /* enum pend_fake when action is PEND_FAKE */
 	char sqlstate[6]; /* FAKE_ERROR */
-	char *message;	  /* owned: FAKE_ERROR */
+	char *message;	  /* owned: FAKE_ERROR's text; PEND_DEALLOCATE's statement name */
 	void *stmt;	  /* the statement a Parse prepares; a reference held via hooks */
 };
 
@@ -59,6 +61,9 @@ void pend_push_fake(struct pend_queue *q, uint8_t type, enum pend_fake fake, con
 /* A request sent to fail; its error is replaced by sqlstate and message. */
 void pend_push_replace(struct pend_queue *q, uint8_t type, const char *sqlstate,
 		       const char *message);
+
+/* A Query or Execute (type) that runs a client's DEALLOCATE of its statement `name`. */
+void pend_push_dealloc(struct pend_queue *q, uint8_t type, const char *name);
 
 /* The head entry, or NULL when nothing is owed. */
 struct pend_entry *pend_head(struct pend_queue *q);

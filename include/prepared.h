@@ -120,6 +120,20 @@ void ps_client_clear(struct ps_registry *r, struct ps_client_map *m);
 size_t ps_client_count(const struct ps_client_map *m);
 
 /*
+ * A SQL DEALLOCATE sent the way libpq's PQexecParams sends it: Parse of the unnamed
+ * statement, Bind of the unnamed portal, Execute. The map remembers which client name the
+ * unnamed statement, and then the unnamed portal, would deallocate, so that the Execute
+ * can be recognised. m may be NULL (then nothing is remembered).
+ */
+/* A Parse of the unnamed statement: a DEALLOCATE of name (copied), or not one (NULL). */
+void ps_client_parse_unnamed(struct ps_client_map *m, const char *dealloc_name);
+/* A Bind to the unnamed portal, from the unnamed statement or from a named one. */
+void ps_client_bind_unnamed(struct ps_client_map *m, bool from_unnamed_statement);
+/* An Execute of the unnamed portal: the name it deallocates (borrowed, valid until the next
+ * call on m), or NULL. */
+const char *ps_client_execute_unnamed(struct ps_client_map *m);
+
+/*
  * Per-server set of the statements prepared on that connection, least recently used first.
  * capacity is max_prepared_statements; 0 is taken as 1 (a relay with the feature off does
  * not create sets).

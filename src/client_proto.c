@@ -20,6 +20,7 @@
 #include "prepared.h"
 #include "registry.h"
 #include "server.h"
+#include "sqlcmd.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -142,6 +143,127 @@ static enum relay_action forward(struct client *client, uint8_t type)
 	return RELAY_FORWARD;
 }
 
+static const char *message_name(uint8_t type)
+{
+	switch (type) {
+	case 'P':
+		return "Parse";
+	case 'B':
+		return "Bind";
+	case 'D':
+		return "Describe";
+	case 'Q':
+		return "Query";
+	case 'E':
+		return "Execute";
+	default:
+		return "Close";
+	}
+}
+
+/* weir must read the message whole; what it holds is bounded by max_inspected_packet_size. */
+static enum relay_action need_whole(struct client *client, uint8_t type, uint32_t total)
+{
+	int limit = client->conn.worker->reg->cfg->max_inspected_packet_size;
+
+	if (total <= (uint32_t)limit)
+		return RELAY_NEED_ALL;
+	client_close(client, "54000",
+		     "%s message of %u bytes is larger than max_inspected_packet_size (%d)",
+		     message_name(type), total, limit);
+	return RELAY_STOP;
+}
+
+/*
+ * SQL DEALLOCATE of one of the client's statements: its names are weir's, not the server's,
+ * so what the server runs instead is a statement without effect that PostgreSQL treats as
+ * it treats DEALLOCATE (refused with 25P02 in an aborted transaction). Its CommandComplete
+ * is replaced by "DEALLOCATE" and the name dropped (server_proto.c) only once PostgreSQL has
+ * run it; the statement stays prepared on the server, as after Close. A DEALLOCATE of any
+ * other name goes to PostgreSQL as it is, which answers it itself.
+ */
+#define DEALLOCATE_STANDIN "UNLISTEN \"weir: DEALLOCATE\""
+
+/* The client's statement a DEALLOCATE in text names, into name; false if it is not one. */
+static bool deallocates_own(struct client *client, const char *text, size_t len,
+			    char name[SQLCMD_NAME_MAX])
+{
+	return sqlcmd_deallocate(text, len, true, name) == SQLCMD_DEALLOCATE &&
+	       ps_client_find(client->ps, name);
+}
+
+static enum relay_action on_query(struct client *client, const uint8_t *msg, uint32_t total,
+				  bool complete)
+{
+	struct server *server = client->server;
+	uint32_t avail = complete ? total : iobuf_unscanned(client->conn.buf);
+	char name[SQLCMD_NAME_MAX];
+	enum sqlcmd_kind kind;
+	struct wire_builder b;
+	uint8_t buf[64];
+
+	if (!client->ps) /* no statement of its own: nothing it could deallocate */
+		return forward(client, 'Q');
+	kind = sqlcmd_deallocate((const char *)msg + 5, avail - 5, complete, name);
+	if (kind == SQLCMD_MAYBE)
+		return need_whole(client, 'Q', total);
+	if (kind != SQLCMD_DEALLOCATE || !ps_client_find(client->ps, name))
+		return forward(client, 'Q');
+	if (iobuf_unsent(client->conn.buf) > 0)
+		return RELAY_FLUSH_FIRST;
+	wire_builder_init(&b, buf, sizeof(buf));
+	wire_query(&b, DEALLOCATE_STANDIN);
+	if (!send_to_server(server, &b))
+		return RELAY_STOP;
+	client_note_sent(client, 'Q');
+	pend_push_dealloc(&server->pending, 'Q', name);
+	return RELAY_CONSUME;
+}
+
+/* The unnamed statement passes through, unless it is a DEALLOCATE of the client's own. */
+static enum relay_action on_unnamed_parse(struct client *client, const struct ps_parse *p)
+{
+	struct server *server = client->server;
+	char name[SQLCMD_NAME_MAX];
+	struct wire_builder b;
+	uint8_t buf[64];
+
+	if (!client->ps || p->ntypes || !deallocates_own(client, p->query, p->query_len, name)) {
+		ps_client_parse_unnamed(client->ps, NULL);
+		return forward(client, 'P');
+	}
+	if (iobuf_unsent(client->conn.buf) > 0)
+		return RELAY_FLUSH_FIRST;
+	wire_builder_init(&b, buf, sizeof(buf));
+	wire_begin(&b, 'P');
+	wire_put_cstring(&b, "");
+	wire_put_cstring(&b, DEALLOCATE_STANDIN);
+	wire_put_u16(&b, 0);
+	wire_end(&b);
+	if (!send_to_server(server, &b))
+		return RELAY_STOP;
+	forward(client, 'P');
+	ps_client_parse_unnamed(client->ps, name);
+	return RELAY_CONSUME;
+}
+
+/* An Execute of the unnamed portal bound to a DEALLOCATE of the client's own. */
+static enum relay_action on_execute(struct client *client, const uint8_t *msg, uint32_t total,
+				    bool complete)
+{
+	const char *name = ps_client_execute_unnamed(client->ps);
+
+	if (!name)
+		return forward(client, 'E');
+	if (!complete)
+		return need_whole(client, 'E', total);
+	if (total < 6 || msg[5] != '\0') /* a named portal */
+		return forward(client, 'E');
+	client_note_sent(client, 'E');
+	pend_push_dealloc(&client->server->pending, 'E', name);
+	return RELAY_FORWARD;
+}
+
 static enum relay_action on_parse(struct client *client, const uint8_t *msg, uint32_t total)
 {
 	struct server *server = client->server;
@@ -152,7 +274,7 @@ static enum relay_action on_parse(struct client *client, const uint8_t *msg, uin
 	if (!ps_parse_parse(msg + 5, total - 5, &p))
 		return bad_message(client, "Parse");
 	if (!*p.name)
-		return forward(client, 'P');
+		return on_unnamed_parse(client, &p);
 	if (iobuf_unsent(client->conn.buf) > 0)
 		return RELAY_FLUSH_FIRST;
 	if (ps_client_find(client->ps, p.name))
@@ -188,6 +310,8 @@ static enum relay_action on_bind(struct client *client, const uint8_t *msg, uint
 
 	if (!ps_parse_bind_names(msg + 5, total - 5, &portal, &name))
 		return bad_message(client, "Bind");
+	if (!*portal)
+		ps_client_bind_unnamed(client->ps, !*name);
 	if (!*name)
 		return forward(client, 'B');
 	if (iobuf_unsent(client->conn.buf) > 0)
@@ -251,33 +375,6 @@ static enum relay_action on_target(struct client *client, uint8_t type, const ui
 	return type == 'D' ? on_describe(client, name) : on_close_statement(client, name);
 }
 
-static const char *message_name(uint8_t type)
-{
-	switch (type) {
-	case 'P':
-		return "Parse";
-	case 'B':
-		return "Bind";
-	case 'D':
-		return "Describe";
-	default:
-		return "Close";
-	}
-}
-
-/* weir must read the message whole; what it holds is bounded by max_inspected_packet_size. */
-static enum relay_action need_whole(struct client *client, uint8_t type, uint32_t total)
-{
-	int limit = client->conn.worker->reg->cfg->max_inspected_packet_size;
-
-	if (total <= (uint32_t)limit)
-		return RELAY_NEED_ALL;
-	client_close(client, "54000",
-		     "%s message of %u bytes is larger than max_inspected_packet_size (%d)",
-		     message_name(type), total, limit);
-	return RELAY_STOP;
-}
-
 static bool needs_rewrite_check(uint8_t type)
 {
 	return type == 'P' || type == 'B' || type == 'D' || type == 'C';
@@ -286,8 +383,12 @@ static bool needs_rewrite_check(uint8_t type)
 enum relay_action client_proto_message(struct client *client, uint8_t type, const uint8_t *msg,
 				       uint32_t total, bool complete)
 {
+	if (type == 'Q')
+		return on_query(client, msg, total, complete);
+	if (type == 'E')
+		return on_execute(client, msg, total, complete);
 	if (!needs_rewrite_check(type)) {
-		if (type == 'E' || type == 'S' || type == 'Q' || type == 'F')
+		if (type == 'S' || type == 'F')
 			return forward(client, type);
 		return RELAY_FORWARD;
 	}

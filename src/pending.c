@@ -93,6 +93,15 @@ void pend_push_replace(struct pend_queue *q, uint8_t type, const char *sqlstate,
 	q->e[(q->head + q->count - 1) % q->cap].action = PEND_REPLACE;
 }
 
+void pend_push_dealloc(struct pend_queue *q, uint8_t type, const char *name)
+{
+	struct pend_entry *e = push_slot(q);
+
+	e->type = type;
+	e->action = PEND_DEALLOCATE;
+	e->message = xstrdup(name);
+}
+
 struct pend_entry *pend_head(struct pend_queue *q)
 {
 	return q->count ? &q->e[q->head] : NULL;

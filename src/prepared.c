@@ -427,6 +427,8 @@ size_t ps_stmt_query_len(const struct ps_stmt *s)
 struct ps_client_map {
 	const struct ps_registry *reg; /* borrowed: hash key */
 	struct ps_table names;	       /* owned: struct ps_name */
+	char *unnamed_dealloc;	       /* owned: what the unnamed statement deallocates */
+	char *portal_dealloc;	       /* owned: what the unnamed portal deallocates */
 };
 
 struct ps_name {
@@ -477,7 +479,32 @@ void ps_client_map_free(struct ps_registry *r, struct ps_client_map *m)
 	if (!m)
 		return;
 	ps_client_clear(r, m);
+	free(m->unnamed_dealloc);
+	free(m->portal_dealloc);
 	free(m);
+}
+
+static void set_copy(char **dst, const char *value)
+{
+	free(*dst);
+	*dst = value ? xstrdup(value) : NULL;
+}
+
+void ps_client_parse_unnamed(struct ps_client_map *m, const char *dealloc_name)
+{
+	if (m && (dealloc_name || m->unnamed_dealloc))
+		set_copy(&m->unnamed_dealloc, dealloc_name);
+}
+
+void ps_client_bind_unnamed(struct ps_client_map *m, bool from_unnamed_statement)
+{
+	if (m && (m->portal_dealloc || m->unnamed_dealloc))
+		set_copy(&m->portal_dealloc, from_unnamed_statement ? m->unnamed_dealloc : NULL);
+}
+
+const char *ps_client_execute_unnamed(struct ps_client_map *m)
+{
+	return m ? m->portal_dealloc : NULL;
 }
 
 bool ps_client_add(struct ps_client_map *m, const char *name, struct ps_stmt *s)

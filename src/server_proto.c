@@ -173,6 +173,41 @@ static enum relay_action replace_error(struct server *server)
 	return RELAY_CONSUME;
 }
 
+static bool deallocating(struct server *server)
+{
+	struct pend_entry *e = pend_head(&server->pending);
+
+	return e && e->action == PEND_DEALLOCATE;
+}
+
+/*
+ * The stand-in for a client's SQL DEALLOCATE (client_proto.c) has run: only now is the
+ * client's name dropped, and the client gets PostgreSQL's tag instead of the stand-in's.
+ */
+static enum relay_action finish_deallocate(struct server *server)
+{
+	struct pend_entry *e = pend_head(&server->pending);
+	struct client *client = server->client;
+	enum pend_verdict v;
+	struct wire_builder b;
+	uint8_t buf[32];
+
+	if (server->conn.buf && iobuf_unsent(server->conn.buf) > 0)
+		return RELAY_FLUSH_FIRST;
+	if (client)
+		(void)ps_client_remove(server->conn.worker->reg->ps, client->ps, e->message);
+	e->action = PEND_FORWARD;
+	if (!track(server, 'C', &v))
+		return RELAY_STOP;
+	wire_builder_init(&b, buf, sizeof(buf));
+	wire_command_complete(&b, "DEALLOCATE");
+	if (client && !conn_send(&client->conn, b.buf, b.len)) {
+		client_close(client, NULL, "client socket error");
+		return RELAY_STOP;
+	}
+	return RELAY_CONSUME;
+}
+
 enum relay_action server_on_message(struct conn *c, uint8_t type, const uint8_t *msg,
 				    uint32_t total, bool complete)
 {
@@ -187,6 +222,8 @@ enum relay_action server_on_message(struct conn *c, uint8_t type, const uint8_t 
 		return RELAY_NEED_ALL;
 	if (server->tracking && type == 'E' && replacing(server))
 		return replace_error(server);
+	if (server->tracking && type == 'C' && deallocating(server))
+		return finish_deallocate(server);
 	if (server->tracking && !track(server, type, &v))
 		return RELAY_STOP;
 	if (v == PV_DROP)

@@ -198,3 +198,23 @@ TEST(pending_describe_of_portal_completes_on_row_description)
 	CHECK_INT(q.count, 0);
 	pend_free(&q);
 }
+
+TEST(pending_deallocate_entry_completes_like_its_request_and_keeps_its_name)
+{
+	struct pend_queue q;
+	struct hook_log log;
+
+	init(&q, &log);
+	pend_push_dealloc(&q, 'Q', "s1");
+	CHECK_INT(pend_head(&q)->action, PEND_DEALLOCATE);
+	CHECK_STR(pend_head(&q)->message, "s1");
+	CHECK_INT(feed(&q, "CZ", "ff"), 2);
+	CHECK_INT(q.count, 0);
+	pend_push(&q, 'P', PEND_FORWARD, NULL);
+	pend_push(&q, 'B', PEND_FORWARD, NULL);
+	pend_push_dealloc(&q, 'E', "s2");
+	pend_push(&q, 'S', PEND_FORWARD, NULL);
+	CHECK_INT(feed(&q, "12CZ", "ffff"), 4);
+	CHECK_INT(q.count, 0);
+	pend_free(&q);
+}

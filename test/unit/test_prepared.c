@@ -659,3 +659,29 @@ TEST(registry_free_releases_statements_still_counted)
 	ps_stmt_ref(s[0]);
 	ps_registry_free(r);
 }
+
+TEST(client_map_follows_a_deallocate_through_the_unnamed_statement_and_portal)
+{
+	struct ps_registry *r = ps_registry_create();
+	struct ps_client_map *m = ps_client_map_create(r);
+
+	CHECK(ps_client_execute_unnamed(m) == NULL);
+	ps_client_parse_unnamed(m, "s1");
+	CHECK(ps_client_execute_unnamed(m) == NULL); /* not bound yet */
+	ps_client_bind_unnamed(m, true);
+	CHECK_STR(ps_client_execute_unnamed(m), "s1");
+	ps_client_bind_unnamed(m, false); /* the unnamed portal now runs a named statement */
+	CHECK(ps_client_execute_unnamed(m) == NULL);
+	ps_client_bind_unnamed(m, true);
+	CHECK_STR(ps_client_execute_unnamed(m), "s1");
+	ps_client_parse_unnamed(m, NULL); /* another unnamed statement: the portal stays */
+	CHECK_STR(ps_client_execute_unnamed(m), "s1");
+	ps_client_bind_unnamed(m, true);
+	CHECK(ps_client_execute_unnamed(m) == NULL);
+	ps_client_parse_unnamed(NULL, "x"); /* no map: nothing to remember */
+	ps_client_bind_unnamed(NULL, true);
+	CHECK(ps_client_execute_unnamed(NULL) == NULL);
+	ps_client_parse_unnamed(m, "s2");
+	ps_client_map_free(r, m);
+	ps_registry_free(r);
+}
