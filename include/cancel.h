@@ -25,9 +25,12 @@ struct cancel_table {
 
 void cancel_table_init(struct cancel_table *t);
 void cancel_table_free(struct cancel_table *t);
-/* Draws a fresh random key for the client and registers it. */
+/*
+ * Draws a fresh random key for the client and registers it, with process id pid (the
+ * backend's, in session pooling), or a random one of weir's own when pid is 0.
+ */
 MUST_CHECK bool cancel_register(struct cancel_table *t, struct random_pool *rnd,
-				struct client *client);
+				struct client *client, uint32_t pid);
 void cancel_unregister(struct cancel_table *t, struct client *client);
 
 /* A CancelRequest arrived on a new connection of worker w. */

@@ -28,6 +28,7 @@ enum client_login_phase {
 	LOGIN_PASSWORD,	  /* sent a cleartext or md5 request */
 	LOGIN_SASL_INIT,  /* sent AuthenticationSASL */
 	LOGIN_SASL_FINAL, /* sent SASLContinue */
+	LOGIN_LINK,	  /* authenticated; the welcome comes from the server it is linked to */
 	LOGIN_DONE,
 };
 
@@ -76,6 +77,7 @@ struct client {
 	uint8_t replication;	  /* enum replication_mode */
 	char *raw_options;	  /* owned: `options` as sent, passed on for replication */
 	struct server *dedicated; /* borrowed: its replication server while that logs in */
+	struct server *opening;	  /* borrowed: a server logging in with its values for it */
 	struct ps_client_map *ps; /* owned: its named prepared statements; NULL until one */
 	char tx_status;		  /* from the last ReadyForQuery: 'I', 'T' or 'E' */
 };
@@ -111,8 +113,20 @@ void client_send_notice(struct client *client, const char *message);
 
 /* Finishes login: AuthenticationOk, welcome, BackendKeyData, ReadyForQuery. */
 void client_welcome(struct client *client);
+/*
+ * The client's tracked values become the forms PostgreSQL reports for them where weir knows
+ * those (the registry's cache; the pool's welcome with `welcome`). False if a value the
+ * servers report is still unknown: a server must apply it before the client is told.
+ */
+bool client_use_reported_forms(struct client *client, bool welcome);
 /* The same with the ParameterStatus set of a given server login (replication). */
 void client_welcome_from(struct client *client, const uint8_t *params, uint32_t len);
+/*
+ * The server linked to a client in LOGIN_LINK has the client's values: the client is told
+ * them as that server reports them (and, in session pooling, its real process id). In
+ * transaction and statement pooling the server then goes back to the pool.
+ */
+void client_finish_login(struct client *client);
 
 /*
  * A cancel request for a client queued for a server: it leaves the queue and its pending

@@ -38,6 +38,29 @@ void params_free(struct param_values **pvp);
 void params_clear(struct param_values *pv);
 
 /*
+ * How PostgreSQL reports the values clients ask for (client_encoding=utf8 is reported as
+ * UTF8, TimeZone=europe/paris as Europe/Paris), learned from servers that applied them: a
+ * few entries per tracked name, the oldest replaced first. Lets a login be welcomed with
+ * the reported forms without asking a server each time.
+ */
+#define PARAMS_CACHE_WAYS 16
+
+struct param_canon {
+	char *raw;	/* owned: as a client sent it */
+	char *reported; /* owned: as PostgreSQL reported it after applying it */
+};
+
+struct param_cache {
+	struct param_canon e[PARAMS_MAX][PARAMS_CACHE_WAYS];
+	uint8_t next[PARAMS_MAX]; /* the entry to replace next */
+};
+
+void params_cache_free(struct param_cache *c);
+/* The reported form of raw for name idx, or NULL if not known. */
+const char *params_cache_get(const struct param_cache *c, int idx, const char *raw);
+void params_cache_put(struct param_cache *c, int idx, const char *raw, const char *reported);
+
+/*
  * Builds one simple query that makes `have` match `want` (falling back to `dflt` where the
  * client set nothing): "SET a=E'v';SET b=E'w';". Returns its length, 0 when nothing differs,
  * or -1 when it does not fit into cap.

@@ -60,7 +60,7 @@ struct pool {
 	struct list_head servers[SV_STATE_COUNT]; /* SV_CLOSED unused */
 	uint8_t *welcome; /* owned: ParameterStatus messages for new clients */
 	uint32_t welcome_len;
-	struct param_values defaults; /* tracked values of the welcome */
+	struct param_values defaults; /* tracked values of logins that asked for none of them */
 	bool welcome_stale; /* from a changed definition: new clients wait for a new one */
 	struct login_failure failure;	   /* of the last regular server login */
 	struct login_failure repl_failure; /* of the last replication server login */
@@ -96,8 +96,13 @@ void pool_update_limits(struct pool *pool);
 /* Breaks the link between a client and its server; neither is released or closed. */
 void pool_unlink(struct client *client, struct server *server);
 
-/* Records the ParameterStatus set of a fresh server login as the pool's welcome. */
-void pool_set_welcome(struct pool *pool, const uint8_t *msgs, uint32_t len);
+/*
+ * A server of the pool logged in: its ParameterStatus set is the pool's welcome, and what
+ * it reports for each tracked name its login did not ask a value of its own for (one of
+ * a client's, in session pooling) is the pool's default for that name.
+ */
+void pool_note_login(struct pool *pool, const struct server *server);
+/* A server login failed: clients whose login waits for a server get the error. */
 void pool_login_failed(struct pool *pool, const char *sqlstate, const char *message);
 void pool_login_succeeded(struct pool *pool);
 /*
@@ -107,23 +112,6 @@ void pool_login_succeeded(struct pool *pool);
 void pool_replication_login_failed(struct pool *pool, const char *sqlstate, const char *message);
 void pool_replication_login_succeeded(struct pool *pool);
 
-/*
- * A client needs a server: links an idle one, or queues the client (launching a new
- * connection when the limits allow). Returns false when the client was closed (fast fail).
- */
-MUST_CHECK bool pool_request_server(struct pool *pool, struct client *client);
-
-/*
- * Pairs waiting clients with idle servers, and opens the connections they need (and one
- * for clients waiting for a welcome). Also called after a server was freed, so that its
- * room is used at once.
- */
-void pool_schedule(struct pool *pool, struct worker *w);
-
-/* Opens a new server connection if the limits allow; reserve allows the reserve pool. */
-bool pool_launch(struct pool *pool, struct worker *w, bool reserve);
-
-/* Clients in CL_WAIT_WELCOME: finish their login now that the pool has a welcome. */
-void pool_finish_logins(struct pool *pool);
-/* Fails clients waiting for a welcome with the pool's last login error. */
-void pool_fail_logins(struct pool *pool);
+/* The caps on servers shared by pools: of the database, of the server user (0 = none). */
+int pool_db_limit(const struct pool *pool);
+int pool_user_limit(const struct pool *pool);

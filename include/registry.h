@@ -57,6 +57,7 @@ struct registry {
 	uint8_t mock_secret[32];     /* per process: salts of mock SCRAM exchanges */
 	struct random_pool random;   /* nonces and cancel keys */
 	struct param_names tracked;  /* tracked parameters, fixed at start */
+	struct param_cache canon;    /* how PostgreSQL reports values clients ask for */
 	struct cancel_table cancels; /* clients by cancel key */
 	struct ps_registry *ps;	     /* owned: distinct prepared statements */
 	char *conffile;		     /* owned: path for reload */

@@ -38,8 +38,12 @@ struct server {
 	struct scram_client scram;
 	uint8_t *params; /* owned: ParameterStatus messages received at login */
 	uint32_t params_len;
+	struct param_values login;	/* tracked values its StartupMessage asked for */
 	struct param_values params_now; /* tracked values as PostgreSQL last reported them */
 	bool setting_params;		/* a SET for the linked client's values is running */
+	struct login_failure set_error; /* that SET failed: the client gets this error */
+	struct client *opened_for;	/* borrowed: the client whose login values it has, while
+					   it logs in for that client (session pooling) */
 	struct sockaddr_storage addr;	/* where it is connected, for cancel requests */
 	socklen_t addr_len;
 	struct list_head cancels;  /* cancel requests in flight for it (cancel.c) */
@@ -66,9 +70,21 @@ struct server {
 /*
  * Starts a new server connection for pool on worker w (state SV_LOGIN). With an owner it
  * is a replication connection dedicated to that client: linked to it once logged in, and
- * closed when it leaves.
+ * closed when it leaves. With a `for_client` (owner NULL) it logs in with that client's
+ * tracked values instead of the database entry's, and serves any client whose startup
+ * values are the same (session pooling): the client is remembered until the login ends.
  */
-struct server *server_launch(struct pool *pool, struct worker *w, struct client *owner);
+struct server *server_launch(struct pool *pool, struct worker *w, struct client *owner,
+			     struct client *for_client);
+
+/*
+ * What a login for client asks for tracked name idx: the client's value, else the
+ * database entry's (client may be NULL: the entry's), in the form PostgreSQL reports it
+ * when that is known.
+ */
+const char *server_login_value(const struct pool *pool, const struct client *client, int idx);
+/* Whether the server logged in with the tracked values this client's login asks for. */
+bool server_login_matches(const struct server *server, const struct client *client);
 
 /* The only function that changes a server's state (and its list). */
 void server_set_state(struct server *server, enum server_state state);

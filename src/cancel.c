@@ -94,13 +94,14 @@ static struct client *find(const struct cancel_table *t, uint32_t pid, uint32_t 
 	return NULL;
 }
 
-bool cancel_register(struct cancel_table *t, struct random_pool *rnd, struct client *client)
+bool cancel_register(struct cancel_table *t, struct random_pool *rnd, struct client *client,
+		     uint32_t pid)
 {
 	do {
-		if (!random_pool_take(rnd, &client->cancel_pid, 4) ||
+		if ((!pid && !random_pool_take(rnd, &client->cancel_pid, 4)) ||
 		    !random_pool_take(rnd, &client->cancel_key, 4))
 			return false;
-		client->cancel_pid &= 0x7fffffffu;
+		client->cancel_pid = pid ? pid : client->cancel_pid & 0x7fffffffu;
 	} while (find(t, client->cancel_pid, client->cancel_key));
 	if (t->count >= t->nbuckets * 2)
 		grow(t);

@@ -16,6 +16,7 @@
 #include "deadline.h"
 #include "iobuf.h"
 #include "log.h"
+#include "pool_sched.h"
 #include "prepared.h"
 #include "registry.h"
 #include "relay.h"
@@ -292,6 +293,8 @@ void client_close(struct client *client, const char *sqlstate, const char *fmt, 
 		unlink_server(client);
 	else if (client->dedicated)
 		server_close(client->dedicated, "replication client disconnected");
+	if (client->opening) /* the server logs in all the same, for whoever comes next */
+		client->opening->opened_for = NULL;
 	cancel_unregister(&client->conn.worker->reg->cancels, client);
 	deadline_forget(client);
 	forget_counts(client);
@@ -312,87 +315,6 @@ void client_cancel_and_close(struct client *client, const char *reason)
 		server_drain(server);
 	}
 	client_close(client, "08P01", "%s", reason);
-}
-
-/* Bytes the welcome can take: the pool's set plus the client's own values. */
-static size_t welcome_bound(const struct client *client, uint32_t params_len)
-{
-	size_t n = params_len + 128;
-
-	for (int i = 0; i < PARAMS_MAX; i++)
-		if (params_get(client->params, i))
-			n += strlen(client->params->v[i]) + 64;
-	return n;
-}
-
-/*
- * AuthenticationOk, the pool's ParameterStatus set with the client's own tracked values in
- * place of the server's, BackendKeyData and ReadyForQuery.
- */
-static void build_welcome(struct client *client, struct wire_builder *b, const uint8_t *params,
-			  uint32_t params_len)
-{
-	const struct param_names *pn = &client->conn.worker->reg->tracked;
-	struct wire_reader r;
-	const uint8_t *body;
-	const char *name, *value;
-	uint32_t len;
-	uint8_t type;
-	int idx;
-
-	wire_auth_request(b, WIRE_AUTH_OK, NULL, 0);
-	wire_reader_init(&r, params, params_len);
-	while (wire_next_message(&r, &type, &body, &len)) {
-		if (type != 'S' || !params_parse_status(body, len, &name, &value))
-			continue;
-		idx = params_index(pn, name);
-		if (params_get(client->params, idx))
-			value = client->params->v[idx];
-		wire_parameter_status(b, name, value);
-	}
-	wire_backend_key_data(b, client->cancel_pid, client->cancel_key);
-	wire_ready_for_query(b, 'I');
-}
-
-static void log_login(struct client *client)
-{
-	char tag[256];
-
-	if (!client->conn.worker->reg->cfg->log_connections)
-		return;
-	conn_tag(&client->conn, tag, sizeof(tag));
-	log_msg(LOG_LVL_LOG, tag, "login attempt: db=%s user=%s tls=no", client->db_name,
-		client->user_name);
-}
-
-void client_welcome(struct client *client)
-{
-	client_welcome_from(client, client->pool->welcome, client->pool->welcome_len);
-}
-
-void client_welcome_from(struct client *client, const uint8_t *params, uint32_t len)
-{
-	size_t cap = welcome_bound(client, len);
-	struct wire_builder b;
-
-	if (!cancel_register(&client->conn.worker->reg->cancels, &client->conn.worker->reg->random,
-			     client)) {
-		client_close(client, "08P01", "cannot generate a cancel key");
-		return;
-	}
-	wire_builder_init(&b, worker_scratch(client->conn.worker, cap), cap);
-	build_welcome(client, &b, params, len);
-	if (!wire_builder_ok(&b) || !conn_send(&client->conn, b.buf, b.len)) {
-		client_close(client, NULL, "client socket error");
-		return;
-	}
-	client->phase = LOGIN_DONE;
-	client->last_request = now_usec();
-	client_set_state(client, CL_ACTIVE);
-	deadline_update(client);
-	log_login(client);
-	conn_want_read(&client->conn, true);
-	client_resume(client);
 }
 
 /* Requests (Query, Sync, FunctionCall) in the unscanned bytes; -1 if a message is partial. */
@@ -440,6 +362,10 @@ void client_cancel_wait(struct client *client)
 
 void client_resume(struct client *client)
 {
+	if (client->phase == LOGIN_LINK) {
+		client_finish_login(client);
+		return;
+	}
 	conn_want_read(&client->conn, true);
 	if (client->conn.buf && iobuf_unscanned(client->conn.buf) > 0)
 		relay_process(&client->conn);
@@ -454,6 +380,8 @@ void client_link(struct client *client, struct server *server)
 	server->tracking = !server->owner && client->pool->mode != POOL_MODE_SESSION &&
 			   client->conn.worker->reg->cfg->max_prepared_statements > 0;
 	conn_want_read(&server->conn, true);
+	if (client->phase == LOGIN_LINK) /* no SET for values whose reported form is known */
+		(void)client_use_reported_forms(client, false);
 	if (server_sync_params(server)) {
 		conn_want_read(&client->conn, false);
 		return;

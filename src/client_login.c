@@ -16,6 +16,7 @@
 #include "iobuf.h"
 #include "log.h"
 #include "pool.h"
+#include "pool_sched.h"
 #include "registry.h"
 #include "relay.h"
 #include "server.h"
@@ -374,11 +375,25 @@ void client_login_on_data(struct client *client)
 		login_typed(client);
 }
 
+static bool send_auth_ok(struct client *client)
+{
+	uint8_t buf[16];
+	struct wire_builder b;
+
+	wire_builder_init(&b, buf, sizeof(buf));
+	wire_auth_request(&b, WIRE_AUTH_OK, NULL, 0);
+	if (conn_send(&client->conn, b.buf, b.len))
+		return true;
+	client_close(client, NULL, "client socket error");
+	return false;
+}
+
 void client_login_authenticated(struct client *client)
 {
 	struct registry *reg = client->conn.worker->reg;
 	struct database *db = registry_database(reg, client->db_name);
 	struct pool *pool;
+	bool welcome;
 
 	if (!db) {
 		client_close(client, "3D000", "no such database: %s", client->db_name);
@@ -400,22 +415,41 @@ void client_login_authenticated(struct client *client)
 	client->pool = pool;
 	db->client_count++;
 	pool->user->client_count++;
-	client->phase = LOGIN_DONE;
+	conn_want_read(&client->conn, false);
 	if (client->replication) {
 		/* Its welcome comes from its own replication server's login. */
+		client->phase = LOGIN_DONE;
 		client_set_state(client, CL_WAIT_WELCOME);
-		conn_want_read(&client->conn, false);
 		if (!pool_request_server(pool, client))
 			log_debug("replication client could not get a server");
 		return;
 	}
-	if (pool->welcome && !pool->welcome_stale) {
+	/*
+	 * In transaction and statement pooling the pool's welcome serves when weir knows how
+	 * PostgreSQL reports every value the client asked for. Otherwise, and in session
+	 * pooling, the client is linked to a server first and told what that server reports
+	 * (client_finish_login), with its backend's process id in session pooling; but only
+	 * if that does not mean waiting for a server in use: then the pool's welcome serves,
+	 * and the link comes with the first request (doc/pooling.md).
+	 */
+	welcome = pool->welcome && !pool->welcome_stale;
+	if (welcome && pool->mode != POOL_MODE_SESSION && client_use_reported_forms(client, true)) {
 		client_welcome(client);
 		return;
 	}
-	client_set_state(client, CL_WAIT_WELCOME);
-	conn_want_read(&client->conn, false);
-	if (pool->servers[SV_LOGIN].count == 0 && !pool_launch(pool, client->conn.worker, false) &&
-	    pool->failure.failed)
-		client_close(client, pool->failure.sqlstate, "%s", pool->failure.message);
+	if (welcome && !pool_can_serve_login(pool, client)) {
+		(void)client_use_reported_forms(client, false);
+		client_welcome(client);
+		return;
+	}
+	client->phase = LOGIN_LINK;
+	/*
+	 * As PostgreSQL does, AuthenticationOk first and the rest once the session is set up:
+	 * a NOTICE that the client is queued is then legal while it waits (libpq refuses one
+	 * before AuthenticationOk).
+	 */
+	if (!send_auth_ok(client))
+		return;
+	if (!pool_request_server(pool, client))
+		log_debug("client could not get a server to finish its login");
 }

@@ -18,6 +18,7 @@
 #include "deadline.h"
 #include "janitor.h"
 #include "log.h"
+#include "pool_sched.h"
 #include "registry.h"
 #include "server.h"
 #include "worker.h"

@@ -105,6 +105,43 @@ void params_clear(struct param_values *pv)
 	}
 }
 
+void params_cache_free(struct param_cache *c)
+{
+	for (int i = 0; i < PARAMS_MAX; i++)
+		for (int j = 0; j < PARAMS_CACHE_WAYS; j++) {
+			free(c->e[i][j].raw);
+			free(c->e[i][j].reported);
+			c->e[i][j].raw = c->e[i][j].reported = NULL;
+		}
+}
+
+const char *params_cache_get(const struct param_cache *c, int idx, const char *raw)
+{
+	if (idx < 0 || idx >= PARAMS_MAX)
+		return NULL;
+	for (int j = 0; j < PARAMS_CACHE_WAYS; j++) {
+		const struct param_canon *e = &c->e[idx][j];
+
+		if (e->raw && strcmp(e->raw, raw) == 0)
+			return e->reported;
+	}
+	return NULL;
+}
+
+void params_cache_put(struct param_cache *c, int idx, const char *raw, const char *reported)
+{
+	struct param_canon *e;
+
+	if (idx < 0 || idx >= PARAMS_MAX || params_cache_get(c, idx, raw))
+		return;
+	e = &c->e[idx][c->next[idx]];
+	c->next[idx] = (uint8_t)((c->next[idx] + 1) % PARAMS_CACHE_WAYS);
+	free(e->raw);
+	free(e->reported);
+	e->raw = xstrdup(raw);
+	e->reported = xstrdup(reported);
+}
+
 /* Appends s to out at *pos; false if it does not fit. */
 static bool append(char *out, size_t cap, size_t *pos, const char *s, size_t n)
 {

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "iobuf.h"
 #include "log.h"
+#include "pool_sched.h"
 #include "prepared.h"
 #include "registry.h"
 #include "relay.h"
@@ -69,7 +70,8 @@ void server_note_param(struct server *server, const uint8_t *body, uint32_t len)
 	if (idx < 0)
 		return;
 	params_set(&server->params_now, idx, value);
-	if (server->client)
+	/* During its login a client's values are what it asked for: compared when it ends. */
+	if (server->client && server->client->phase != LOGIN_LINK)
 		params_set_lazy(&server->client->params, idx, value);
 }
 
@@ -118,15 +120,21 @@ static void on_maintenance_data(struct server *server)
 		conn_release_buf_if_empty(&server->conn);
 }
 
+/*
+ * PostgreSQL refused a value of the client's: the client gets its error once the SET has
+ * ended (the server itself is fine: the SETs ran in one implicit transaction).
+ */
 static void params_failed(struct server *server, const uint8_t *body, uint32_t len)
 {
+	struct login_failure *e = &server->set_error;
 	struct wire_error_fields f;
-	char reason[512];
 
 	if (!wire_parse_error(body, len, &f) || !f.message)
-		f.message = "malformed error";
-	snprintf(reason, sizeof(reason), "invalid server parameter: %s", f.message);
-	server_close(server, reason);
+		f.message = "malformed error from the server";
+	e->failed = true;
+	snprintf(e->sqlstate, sizeof(e->sqlstate), "%s", f.sqlstate ? f.sqlstate : "08P01");
+	free(e->message);
+	e->message = xstrdup(f.message);
 }
 
 /* The SET answered: let the client's traffic through, then relay anything already read. */
@@ -137,6 +145,11 @@ static void params_done(struct server *server)
 	server->setting_params = false;
 	server->expect_rfq = 0;
 	server->ready = true;
+	if (client && server->set_error.failed) {
+		server->set_error.failed = false;
+		client_close(client, server->set_error.sqlstate, "%s", server->set_error.message);
+		return;
+	}
 	if (client)
 		client_resume(client);
 	if (!server->conn.closed && server->conn.buf && iobuf_unscanned(server->conn.buf) > 0)
@@ -154,10 +167,8 @@ static void on_params_data(struct server *server)
 
 	while ((r = relay_next_message(&server->conn, 65536, &msg, &total)) == 1) {
 		relay_consume(&server->conn, total);
-		if (msg[0] == 'E') {
+		if (msg[0] == 'E')
 			params_failed(server, msg + 5, total - 5);
-			return;
-		}
 		if (msg[0] == 'S')
 			server_note_param(server, msg + 5, total - 5);
 		if (msg[0] == 'Z') {
@@ -299,13 +310,35 @@ static const struct pend_hooks pending_hooks = {
 	.failed = pending_failed,
 };
 
-struct server *server_launch(struct pool *pool, struct worker *w, struct client *owner)
+bool server_login_matches(const struct server *server, const struct client *client)
+{
+	for (unsigned i = 0; i < server->conn.worker->reg->tracked.count; i++) {
+		const char *want = server_login_value(server->pool, client, (int)i);
+		const char *have = server->login.v[i];
+
+		if ((want || have) && (!want || !have || strcmp(want, have) != 0))
+			return false;
+	}
+	return true;
+}
+
+struct server *server_launch(struct pool *pool, struct worker *w, struct client *owner,
+			     struct client *for_client)
 {
 	struct server *server = xcalloc(1, sizeof(*server));
 
 	server->owner = owner;
 	if (owner)
 		owner->dedicated = server;
+	/* In session pooling it logs in with the values of the client it is opened for. */
+	for (unsigned i = 0; i < w->reg->tracked.count; i++)
+		params_set(&server->login, (int)i,
+			   server_login_value(
+			       pool, pool->mode == POOL_MODE_SESSION ? for_client : NULL, (int)i));
+	if (for_client) {
+		server->opened_for = for_client;
+		for_client->opening = server;
+	}
 
 	conn_init(&server->conn, w, CONN_SERVER, &server_ops, -1);
 	list_node_init(&server->node);
@@ -346,6 +379,8 @@ void server_close(struct server *server, const char *reason)
 		unlink_client(server, reason);
 	else if (server->owner)
 		client_close(server->owner, "08P01", "%s", reason);
+	if (server->opened_for)
+		server->opened_for->opening = NULL;
 	if (server->state == SV_LOGIN && server->phase == SLOGIN_RESOLVING)
 		dns_cancel(&server->dns);
 	cancel_detach_server(server);
@@ -512,6 +547,8 @@ void server_free(struct server *server)
 	pend_free(&server->pending);
 	ps_server_set_free(server->conn.worker->reg->ps, server->ps);
 	params_clear(&server->params_now);
+	params_clear(&server->login);
+	free(server->set_error.message);
 	free(server->params);
 	free(server);
 }

@@ -8,6 +8,7 @@
  * pool's welcome for clients; a failed login is remembered so clients fail fast.
  */
 #include <string.h>
+#include <strings.h>
 #include <sys/un.h>
 
 #include "auth_file.h"
@@ -16,6 +17,7 @@
 #include "client.h"
 #include "config.h"
 #include "log.h"
+#include "pool_sched.h"
 #include "registry.h"
 #include "relay.h"
 #include "server.h"
@@ -25,6 +27,12 @@
 
 #define AUTH_MSG_MAX  1024
 #define LOGIN_MSG_MAX (1u << 20)
+
+/* PostgreSQL's errors for a startup value it does not accept (22023 and its class, 42704). */
+static bool refuses_a_value(const char *sqlstate)
+{
+	return strncmp(sqlstate, "22", 2) == 0 || strcmp(sqlstate, "42704") == 0;
+}
 
 static void login_failed(struct server *server, const char *sqlstate, const char *message)
 {
@@ -40,6 +48,14 @@ static void login_failed(struct server *server, const char *sqlstate, const char
 		server->owner = NULL;
 		server_close(server, reason);
 		client_close(owner, sqlstate, "%s", message);
+		return;
+	}
+	if (server->opened_for && refuses_a_value(sqlstate)) {
+		struct client *client = server->opened_for;
+
+		/* Only the values of the client it was opened for are at fault. */
+		server_close(server, reason);
+		client_close(client, sqlstate, "%s", message);
 		return;
 	}
 	pool_login_failed(server->pool, sqlstate, message);
@@ -74,26 +90,52 @@ static void add_replication(struct startup_list *l, const struct server *server)
 		add(l, pn->names[i], params_get(owner->params, (int)i));
 }
 
+/* The value a database entry gives a tracked name at login, or NULL. */
+static const char *entry_value(const struct db_def *def, const char *name)
+{
+	if (!def)
+		return NULL;
+	if (strcasecmp(name, "client_encoding") == 0)
+		return def->client_encoding;
+	if (strcasecmp(name, "DateStyle") == 0)
+		return def->datestyle;
+	if (strcasecmp(name, "TimeZone") == 0)
+		return def->timezone;
+	if (strcasecmp(name, "application_name") == 0)
+		return def->application_name;
+	return NULL;
+}
+
+const char *server_login_value(const struct pool *pool, const struct client *client, int idx)
+{
+	const char *v = client ? params_get(client->params, idx) : NULL;
+	const char *rep;
+
+	if (!v)
+		v = entry_value(pool->db->def, pool->reg->tracked.names[idx]);
+	rep = v ? params_cache_get(&pool->reg->canon, idx, v) : NULL;
+	return rep ? rep : v;
+}
+
 static bool send_startup(struct server *server)
 {
-	const struct db_def *def = server->pool->db->def;
+	const struct param_names *pn = &server->conn.worker->reg->tracked;
 	struct startup_list l = { .n = 0 };
-	uint8_t buf[4096];
 	struct wire_builder b;
+	size_t cap = 64;
 
 	add(&l, "user", server->pool->user->name);
 	add(&l, "database", database_server_dbname(server->pool->db));
-	if (server->owner) {
+	if (server->owner)
 		add_replication(&l, server);
-	} else {
-		add(&l, "client_encoding", def->client_encoding);
-		add(&l, "DateStyle", def->datestyle);
-		add(&l, "TimeZone", def->timezone);
-		add(&l, "application_name", def->application_name);
-	}
-	wire_builder_init(&b, buf, sizeof(buf));
+	else
+		for (unsigned i = 0; i < pn->count; i++)
+			add(&l, pn->names[i], server->login.v[i]);
+	for (size_t i = 0; i < l.n; i++)
+		cap += strlen(l.names[i]) + strlen(l.values[i]) + 2;
+	wire_builder_init(&b, worker_scratch(server->conn.worker, cap), cap);
 	wire_startup(&b, l.names, l.values, l.n);
-	return wire_builder_ok(&b) && conn_send(&server->conn, buf, b.len);
+	return wire_builder_ok(&b) && conn_send(&server->conn, b.buf, b.len);
 }
 
 static void connect_to(struct server *server, const struct sockaddr *sa, socklen_t len)
@@ -362,9 +404,29 @@ static void hand_to_owner(struct server *server)
 	client_link(owner, server);
 }
 
+/*
+ * The values the login asked for, as PostgreSQL reported them, are the server's login
+ * values from now on (and go to the registry's cache), so that clients are matched to
+ * servers by what their logins mean, not by how they were spelled.
+ */
+static void learn_login_forms(struct server *server)
+{
+	struct registry *reg = server->conn.worker->reg;
+
+	for (unsigned i = 0; i < reg->tracked.count; i++) {
+		const char *raw = server->login.v[i], *rep = server->params_now.v[i];
+
+		if (!raw || !rep)
+			continue;
+		params_cache_put(&reg->canon, (int)i, raw, rep);
+		params_set(&server->login, (int)i, rep);
+	}
+}
+
 static void login_done(struct server *server, char status)
 {
 	struct pool *pool = server->pool;
+	struct client *opened_for;
 	char tag[256];
 
 	server->tx_status = status;
@@ -377,13 +439,18 @@ static void login_done(struct server *server, char status)
 	pool_login_succeeded(pool);
 	conn_tag(&server->conn, tag, sizeof(tag));
 	log_msg(LOG_LVL_LOG, tag, "new connection to server");
+	if ((opened_for = server->opened_for))
+		opened_for->opening = NULL;
+	server->opened_for = NULL;
+	/*
+	 * The pool's welcome comes from logins with the database entry's values only, and not
+	 * from one begun before the entry changed.
+	 */
+	learn_login_forms(server);
+	if (!server->close_needed)
+		pool_note_login(pool, server);
 	server_set_state(server, SV_IDLE);
-	/* A login begun before the definition changed speaks for the old one: no welcome. */
-	if (!server->close_needed) {
-		pool_set_welcome(pool, server->params, server->params_len);
-		pool_finish_logins(pool);
-	}
-	pool_schedule(pool, server->conn.worker);
+	pool_server_ready(server, opened_for);
 }
 
 static void handle_message(struct server *server, const uint8_t *msg, uint32_t total)

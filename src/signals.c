@@ -16,6 +16,7 @@
 #include "listener.h"
 #include "log.h"
 #include "pool.h"
+#include "pool_sched.h"
 #include "registry.h"
 #include "signals.h"
 #include "worker.h"

@@ -15,6 +15,7 @@
 #include "listener.h"
 #include "log.h"
 #include "pool.h"
+#include "pool_sched.h"
 #include "registry.h"
 #include "server.h"
 #include "worker.h"

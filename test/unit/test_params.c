@@ -115,3 +115,26 @@ TEST(params_parse_status_checks_layout)
 	CHECK(!params_parse_status(missing_nul, sizeof(missing_nul), &name, &value));
 	CHECK(!params_parse_status(good, sizeof(good) - 5, &name, &value));
 }
+
+TEST(params_cache_remembers_reported_forms_and_replaces_the_oldest)
+{
+	struct param_cache c = { 0 };
+	char raw[32], rep[32];
+
+	CHECK(params_cache_get(&c, 0, "utf8") == NULL);
+	params_cache_put(&c, 0, "utf8", "UTF8");
+	CHECK_STR(params_cache_get(&c, 0, "utf8"), "UTF8");
+	CHECK(params_cache_get(&c, 1, "utf8") == NULL); /* per name */
+	params_cache_put(&c, 0, "utf8", "other");	/* known: kept as it was */
+	CHECK_STR(params_cache_get(&c, 0, "utf8"), "UTF8");
+	for (int i = 0; i < PARAMS_CACHE_WAYS; i++) {
+		snprintf(raw, sizeof(raw), "v%d", i);
+		snprintf(rep, sizeof(rep), "V%d", i);
+		params_cache_put(&c, 0, raw, rep);
+	}
+	CHECK(params_cache_get(&c, 0, "utf8") == NULL); /* the oldest went first */
+	CHECK_STR(params_cache_get(&c, 0, "v0"), "V0");
+	CHECK_STR(params_cache_get(&c, 0, "v15"), "V15");
+	CHECK(params_cache_get(&c, -1, "x") == NULL);
+	params_cache_free(&c);
+}
