@@ -15,6 +15,7 @@
 #include "cancel.h"
 #include "config.h"
 #include "iobuf.h"
+#include "kdf.h"
 #include "log.h"
 #include "prepared.h"
 #include "registry.h"
@@ -268,6 +269,8 @@ void client_close(struct client *client, const char *sqlstate, const char *fmt, 
 	else if (client->dedicated)
 		server_close(client->dedicated, "replication client disconnected");
 	cancel_unregister(&client->conn.worker->reg->cancels, client);
+	if (client->login)
+		kdf_cancel(&client->login->kdf);
 	forget_counts(client);
 	conn_shutdown(&client->conn);
 	client_set_state(client, CL_CLOSED);
@@ -436,6 +439,8 @@ static void free_login(struct client *client)
 	if (!login)
 		return;
 	client_forget_scram(client);
+	kdf_cancel(&login->kdf);
+	free(login->sasl_first);
 	if (login->secret) {
 		OPENSSL_cleanse(login->secret, strlen(login->secret));
 		free(login->secret);

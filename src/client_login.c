@@ -335,7 +335,8 @@ static void login_untyped(struct client *client)
 
 static void login_typed(struct client *client)
 {
-	while (!client->conn.closed && client->phase != LOGIN_DONE && client->state == CL_LOGIN) {
+	while (!client->conn.closed && client->phase != LOGIN_DONE && client->phase != LOGIN_KDF &&
+	       client->state == CL_LOGIN) {
 		const uint8_t *msg;
 		uint32_t total;
 		int r = relay_next_message(&client->conn, 65536, &msg, &total);
@@ -367,6 +368,13 @@ void client_login_on_data(struct client *client)
 	if (client->phase == LOGIN_STARTUP)
 		login_untyped(client);
 	if (!client->conn.closed && client->phase != LOGIN_STARTUP && client->state == CL_LOGIN)
+		login_typed(client);
+}
+
+void client_login_resume(struct client *client)
+{
+	conn_want_read(&client->conn, true);
+	if (client->conn.buf && iobuf_unscanned(client->conn.buf) > 0)
 		login_typed(client);
 }
 
