@@ -75,6 +75,7 @@ enum scram_result {
 	SCRAM_OK,	 /* step done; the output message is ready */
 	SCRAM_BAD_PROOF, /* the peer's proof or signature is wrong: authentication failed */
 	SCRAM_MALFORMED, /* the peer's message is not valid SCRAM: protocol violation */
+	SCRAM_AUTHZID, /* client-first names an authorization identity: refused, as by PostgreSQL */
 };
 
 /* weir as SCRAM server (authenticating a client). Zero-initialise before first use. */
@@ -94,7 +95,7 @@ void auth_scram_encode_nonce(const uint8_t raw[SCRAM_NONCE_LEN],
 /*
  * Handles client-first-message and writes server-first-message (NUL-terminated) into out.
  * server_nonce comes from auth_scram_encode_nonce (tests pass the RFC's); when NULL,
- * random bytes are drawn here.
+ * random bytes are drawn here. SCRAM_AUTHZID when the gs2 header carries an authzid.
  */
 enum scram_result auth_scram_server_first(struct scram_server *st, const struct scram_keys *keys,
 					  const char *client_first, size_t len,

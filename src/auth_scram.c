@@ -425,30 +425,29 @@ static void attr_skip_extensions(struct attr_reader *r, char stop)
 
 /*
  * client-first-message = gs2-header client-first-message-bare, where gs2-header is
- * flag "," [authzid] "," (RFC 5802 section 7). Channel binding ('p') is refused; the
- * authzid and the username are ignored (PostgreSQL sends the username empty).
+ * flag "," [authzid] "," (RFC 5802 section 7). Channel binding ('p') is refused, and so is
+ * an authzid, as PostgreSQL refuses it (SCRAM_AUTHZID); the username is ignored (PostgreSQL
+ * clients send it empty).
  */
-static bool parse_client_first(const char *msg, size_t len, struct span *gs2, struct span *bare,
-			       struct span *cnonce)
+static enum scram_result parse_client_first(const char *msg, size_t len, struct span *gs2,
+					    struct span *bare, struct span *cnonce)
 {
-	struct attr_reader r = { msg, len, 2, false };
+	struct attr_reader r = { msg, len, 3, false };
 
 	if (len < 3 || (msg[0] != 'n' && msg[0] != 'y') || msg[1] != ',')
-		return false;
-	if (attr_peek(&r) == 'a')
-		(void)attr_get(&r, 'a', false);
-	else if (msg[2] == ',')
-		r.pos = 3;
-	else
-		return false;
-	*gs2 = (struct span){ msg, r.pos };
-	*bare = (struct span){ msg + r.pos, len - r.pos };
+		return SCRAM_MALFORMED;
+	if (msg[2] == 'a')
+		return SCRAM_AUTHZID;
+	if (msg[2] != ',')
+		return SCRAM_MALFORMED;
+	*gs2 = (struct span){ msg, 3 };
+	*bare = (struct span){ msg + 3, len - 3 };
 	if (attr_peek(&r) == 'm') /* mandatory extension we do not know */
-		return false;
+		return SCRAM_MALFORMED;
 	(void)attr_get(&r, 'n', true);
 	*cnonce = attr_get(&r, 'r', false);
 	attr_skip_extensions(&r, 0);
-	return !r.failed && nonce_ok(*cnonce);
+	return !r.failed && nonce_ok(*cnonce) ? SCRAM_OK : SCRAM_MALFORMED;
 }
 
 /*
@@ -516,10 +515,13 @@ enum scram_result auth_scram_server_first(struct scram_server *st, const struct 
 	char nonce_buf[B64_LEN(SCRAM_NONCE_LEN) + 1];
 	char salt_b64[B64_LEN(SCRAM_MAX_SALT_LEN) + 1];
 	struct span gs2, bare, cnonce;
+	enum scram_result res;
 
-	if (st->nonce || !client_first || len > INT_MAX || has_nul(client_first, len) ||
-	    !parse_client_first(client_first, len, &gs2, &bare, &cnonce))
+	if (st->nonce || !client_first || len > INT_MAX || has_nul(client_first, len))
 		return SCRAM_MALFORMED;
+	res = parse_client_first(client_first, len, &gs2, &bare, &cnonce);
+	if (res != SCRAM_OK)
+		return res;
 	if (!server_keys(st, keys))
 		return SCRAM_MALFORMED;
 	if (!server_nonce) {

@@ -10,7 +10,8 @@
  * The two derivations a client can cause, a cleartext password checked against a SCRAM
  * verifier (auth_type=plain) and the keys of a plaintext secret, run in the KDF pool
  * (kdf.h): the login waits in LOGIN_KDF, its socket unread, under client_login_timeout, and
- * goes on from the completion callback.
+ * goes on from the completion callback. Messages are refused as PostgreSQL refuses them:
+ * bytes after the SASL data, or an authzid, are 08P01 protocol violations.
  */
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -303,7 +304,10 @@ static void sasl_first_reply(struct client *client, const char *first, uint32_t 
 	res = auth_scram_server_first(client->login->scram, &keys, first, len, nonce, out,
 				      sizeof(out));
 	OPENSSL_cleanse(&keys, sizeof(keys));
-	if (res != SCRAM_OK)
+	if (res == SCRAM_AUTHZID)
+		client_close(client, "08P01",
+			     "client uses authorization identity, but it is not supported");
+	else if (res != SCRAM_OK)
 		client_close(client, "08P01", "malformed SCRAM message");
 	else if (send_auth(client, WIRE_AUTH_SASL_CONTINUE, out, strlen(out)))
 		client->phase = LOGIN_SASL_FINAL;
@@ -382,6 +386,11 @@ static void on_sasl_initial(struct client *client, const uint8_t *body, uint32_t
 		client_close(client, "08P01", "invalid SASL initial response");
 		return;
 	}
+	if (wire_remaining(&r) != 0) {
+		/* What PostgreSQL's pq_getmsgend() says about bytes after the SASL data. */
+		client_close(client, "08P01", "invalid message format");
+		return;
+	}
 	switch (scram_keys_for(client, &keys)) {
 	case KEYS_NONE:
 		sasl_first_reply(client, (const char *)data, dlen, NULL);
@@ -426,6 +435,7 @@ static void on_sasl_final(struct client *client, const uint8_t *body, uint32_t l
 		auth_failed(client);
 		return;
 	case SCRAM_MALFORMED:
+	case SCRAM_AUTHZID:
 		client_close(client, "08P01", "malformed SCRAM message");
 		return;
 	}
