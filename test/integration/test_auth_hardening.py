@@ -286,8 +286,9 @@ def test_keys_of_a_plaintext_secret_are_derived_off_the_loop_once(pg, weir):
         for took, result in first:
             assert result == [["1"]], f"a first login failed: {result!r}"
         assert rows == [["1"]]
-        assert max(t for t, _ in first) > 0.5 * reference
-        assert later < max(t for t, _ in first) / 3, "the keys were not cached"
+        # Every login here also pays for the test client's own proof (one derivation of
+        # `reference`); only the first ones wait for weir's as well.
+        assert max(t for t, _ in first) - later > 0.5 * reference, "the keys were not cached"
         bystander.check(min(BYSTANDER_LIMIT, reference / 2))
 
 
@@ -388,6 +389,8 @@ def test_a_wrong_server_signature_fails_the_server_login(pg, weir):
         assert error.message == "invalid SCRAM signature from the server", error.fields
         assert fake.sessions[0].sasl_client_final is not None
         wait_for_log(inst, "server login failed: invalid SCRAM signature from the server")
+        with inst.connect("scram_user") as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
 def test_a_correct_scram_exchange_with_the_fake_server_logs_in(pg, weir):
