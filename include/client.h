@@ -21,6 +21,7 @@ struct database;
 struct user;
 struct auth_entry;
 struct ps_client_map;
+struct kdf_job;
 
 /* Sub-phases of CL_LOGIN. */
 enum client_login_phase {
@@ -28,6 +29,7 @@ enum client_login_phase {
 	LOGIN_PASSWORD,	  /* sent a cleartext or md5 request */
 	LOGIN_SASL_INIT,  /* sent AuthenticationSASL */
 	LOGIN_SASL_FINAL, /* sent SASLContinue */
+	LOGIN_KDF,	  /* waiting for the KDF pool (kdf.h); the socket is not read meanwhile */
 	LOGIN_LINK,	  /* authenticated; the welcome comes from the server it is linked to */
 	LOGIN_DONE,
 };
@@ -43,6 +45,9 @@ struct client_login {
 	int secret_kind; /* enum secret_kind of secret */
 	uint8_t md5_salt[4];
 	struct scram_server *scram; /* owned: the SCRAM exchange, only while it runs */
+	struct kdf_job *kdf;	    /* owned: the derivation LOGIN_KDF waits for, or NULL */
+	char *sasl_first;	    /* owned: client-first-message kept while keys are derived */
+	uint32_t sasl_first_len;
 };
 
 /* A replication connection (startup parameter `replication`). */
@@ -158,5 +163,7 @@ enum relay_action client_proto_message(struct client *client, uint8_t type, cons
 void client_login_on_data(struct client *client);
 void client_auth_start(struct client *client);
 void client_auth_on_message(struct client *client, uint8_t type, const uint8_t *body, uint32_t len);
+/* A wait for the KDF pool is over: read the socket again, and what it already holds. */
+void client_login_resume(struct client *client);
 /* Authentication succeeded: pick the pool and finish or wait for a welcome. */
 void client_login_authenticated(struct client *client);

@@ -163,6 +163,10 @@ struct config {
 	char *auth_query;
 	char *auth_dbname;
 	char *auth_ldap_options;
+	/* what weir accepts from servers' authentication (weir's own keys) */
+	char *server_require_auth;
+	unsigned server_require_auth_allowed; /* not a key: the parsed list, AUTH_REQUIRE_* */
+	int server_scram_max_iterations;
 
 	/* logging */
 	bool syslog;

@@ -18,13 +18,23 @@
 struct worker;
 struct client;
 struct ps_server_set;
+struct kdf_job;
 
-/* Sub-phases of SV_LOGIN. */
+/*
+ * Sub-phases of SV_LOGIN. Once SCRAM has started, the server can only move it on one step
+ * at a time, and AuthenticationOk is accepted only in SLOGIN_SASL_DONE: after a SASLFinal
+ * whose signature proved that the server knows the password.
+ */
 enum server_login_phase {
 	SLOGIN_RESOLVING,
 	SLOGIN_CONNECTING,
-	SLOGIN_AUTH,   /* startup sent, handling authentication requests */
-	SLOGIN_PARAMS, /* authenticated, collecting ParameterStatus until ReadyForQuery */
+	SLOGIN_AUTH,	   /* startup sent; no authentication request yet */
+	SLOGIN_PASSWORD,   /* cleartext or md5 password sent; AuthenticationOk expected */
+	SLOGIN_SASL_FIRST, /* SCRAM client-first sent; SASLContinue expected */
+	SLOGIN_SASL_KDF,   /* deriving the salted password in the KDF pool (kdf.h) */
+	SLOGIN_SASL_FINAL, /* client-final sent; SASLFinal expected */
+	SLOGIN_SASL_DONE,  /* the server's signature verified; AuthenticationOk expected */
+	SLOGIN_PARAMS,	   /* authenticated, collecting ParameterStatus until ReadyForQuery */
 };
 
 struct server {
@@ -36,7 +46,8 @@ struct server {
 	enum server_login_phase phase;
 	struct dns_request dns;
 	struct scram_client scram;
-	uint8_t *params; /* owned: ParameterStatus messages received at login */
+	struct kdf_job *kdf; /* owned: its PBKDF2 in the KDF pool (SLOGIN_SASL_KDF), or NULL */
+	uint8_t *params;     /* owned: ParameterStatus messages received at login */
 	uint32_t params_len;
 	struct param_values login;	/* tracked values its StartupMessage asked for */
 	struct param_values params_now; /* tracked values as PostgreSQL last reported them */

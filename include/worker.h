@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * One event loop and everything that belongs to it: the libevent base, the buffer pool, the
- * DNS resolver, clients still logging in, objects waiting to be freed, and the periodic
- * janitor timer. weir runs one worker today; nothing here is global, so later there can be
- * one per core.
+ * DNS resolver, the inbox where its key derivations come back, clients still logging in,
+ * objects waiting to be freed, and the periodic janitor timer. weir runs one worker today;
+ * nothing here is global, so later there can be one per core.
  */
 #pragma once
 
@@ -16,6 +16,8 @@ struct event_base;
 struct event;
 struct registry;
 struct dns;
+struct kdf_pool;
+struct kdf_inbox;
 
 /* How the process is shutting down (SIGINT / SIGTERM / admin SHUTDOWN). */
 enum worker_shutdown {
@@ -29,6 +31,7 @@ struct worker {
 	struct registry *reg;	 /* borrowed: process-wide databases, users and pools */
 	struct iobuf_pool bufs;
 	struct dns *dns;		 /* owned */
+	struct kdf_inbox *kdf;		 /* owned: its derivations come back here */
 	struct list_head listeners;	 /* owned: struct listener */
 	struct list_head login_clients;	 /* clients before authentication finished */
 	struct list_head doomed_clients; /* closed; freed after the loop iteration */
@@ -46,7 +49,8 @@ struct worker {
 	struct wheel deadlines; /* clients' timeouts (deadline.c), one slot per janitor period */
 };
 
-struct worker *worker_create(struct registry *reg);
+/* kdf: the process-wide pool of key derivation threads, which the worker submits to. */
+struct worker *worker_create(struct registry *reg, struct kdf_pool *kdf);
 void worker_free(struct worker *w);
 
 /* Runs the loop until worker_stop(). Frees closed objects after each iteration. */

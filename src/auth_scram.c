@@ -5,9 +5,11 @@
  * signature arithmetic. It does not frame messages (wire_build.c), read password files
  * (auth_file.c) or decide what a failure means for the connection (the login code).
  *
- * Entry points: auth_scram_parse_verifier and auth_scram_keys_from_password for keys;
- * auth_scram_server_first/_final/_reset when weir authenticates a client;
- * auth_scram_client_first/_final/_verify/_reset when weir logs in to PostgreSQL.
+ * Entry points: auth_scram_parse_verifier, auth_scram_salted_password (PBKDF2, the one call
+ * that may run on another thread), auth_scram_keys_from_salted and
+ * auth_scram_keys_from_password for keys; auth_scram_server_first/_final/_reset when weir
+ * authenticates a client; auth_scram_client_first/_read_first/_proof/_final/_verify/_reset
+ * when weir logs in to PostgreSQL.
  *
  * Every message is parsed through a bounded attribute reader over (pointer, length), never
  * as a C string, so a peer cannot make us read past its message. Passwords are used as bytes:
@@ -24,7 +26,6 @@
 
 #include "auth_scram.h"
 
-#define SCRAM_MAX_ITERATIONS  10000000u
 #define SCRAM_MOCK_SALT_LEN   16
 #define SCRAM_MOCK_ITERATIONS 4096
 #define VERIFIER_PREFIX	      "SCRAM-SHA-256$"
@@ -109,22 +110,23 @@ static bool iterations_ok(uint32_t iterations)
 	return iterations >= 1 && iterations <= SCRAM_MAX_ITERATIONS;
 }
 
-/* Decimal digits only; values above SCRAM_MAX_ITERATIONS are refused before they can wrap. */
-static bool parse_iterations(struct span s, uint32_t *out)
+/* Decimal digits only, at least 1 and at most max; refused before the value can wrap. */
+static bool parse_count(struct span s, uint32_t max, uint32_t *out)
 {
-	uint32_t v = 0;
+	uint32_t v = 0, digit;
 
 	if (s.len == 0)
 		return false;
 	for (size_t i = 0; i < s.len; i++) {
 		if (s.p[i] < '0' || s.p[i] > '9')
 			return false;
-		v = v * 10 + (uint32_t)(s.p[i] - '0');
-		if (v > SCRAM_MAX_ITERATIONS)
+		digit = (uint32_t)(s.p[i] - '0');
+		if (v > (max - digit) / 10)
 			return false;
+		v = v * 10 + digit;
 	}
 	*out = v;
-	return iterations_ok(v);
+	return v >= 1;
 }
 
 static void xor_bytes(uint8_t *dst, const uint8_t *a, const uint8_t *b, size_t n)
@@ -181,8 +183,9 @@ static bool b64_decode(struct span in, uint8_t *out, size_t min, size_t max, siz
  * SHA-256 through one digest object fetched once and one context reused for every hash.
  * OpenSSL 3's one-shot HMAC() and EVP_Digest() with EVP_sha256() look the algorithm up in
  * the provider store (locks, a hash table, parameter parsing) and allocate contexts on every
- * call; that cost half the instructions of a SCRAM login. This is a cache of immutable
- * objects, set up on first use by the single-threaded process and never changed after.
+ * call; that cost half the instructions of a SCRAM login. The context is shared state: it is
+ * set up on first use and used by the event loop's thread only. The KDF threads (kdf.c) call
+ * auth_scram_salted_password alone, which does not touch it.
  */
 struct sha256_engine {
 	EVP_MD *md;
@@ -265,25 +268,41 @@ static char *auth_message(const char *bare, const char *server_first, struct spa
 
 /* ---- keys ---- */
 
-bool auth_scram_keys_from_password(const char *password, const uint8_t *salt, size_t salt_len,
-				   uint32_t iterations, struct scram_keys *out,
-				   uint8_t client_key[SCRAM_KEY_LEN])
+static bool kdf_params_ok(const uint8_t *salt, size_t salt_len, uint32_t iterations)
 {
-	uint8_t salted[SCRAM_KEY_LEN], ckey[SCRAM_KEY_LEN];
-	size_t pwlen;
-	bool ok;
+	return salt && salt_len > 0 && salt_len <= SCRAM_MAX_SALT_LEN && iterations_ok(iterations);
+}
 
-	if (!password || !salt || salt_len == 0 || salt_len > SCRAM_MAX_SALT_LEN ||
-	    !iterations_ok(iterations))
+bool auth_scram_salted_password(const char *password, const uint8_t *salt, size_t salt_len,
+				uint32_t iterations, uint8_t out[SCRAM_KEY_LEN])
+{
+	size_t pwlen;
+
+	if (!password || !kdf_params_ok(salt, salt_len, iterations))
 		return false;
 	pwlen = strlen(password);
 	if (pwlen > INT_MAX)
 		return false;
+	/* SaltedPassword = Hi(password, salt, i), RFC 5802 section 3: PBKDF2 with HMAC. */
+	if (PKCS5_PBKDF2_HMAC(password, (int)pwlen, salt, (int)salt_len, (int)iterations,
+			      EVP_sha256(), SCRAM_KEY_LEN, out) == 1)
+		return true;
+	OPENSSL_cleanse(out, SCRAM_KEY_LEN);
+	return false;
+}
+
+bool auth_scram_keys_from_salted(const uint8_t salted[SCRAM_KEY_LEN], const uint8_t *salt,
+				 size_t salt_len, uint32_t iterations, struct scram_keys *out,
+				 uint8_t client_key[SCRAM_KEY_LEN])
+{
+	uint8_t ckey[SCRAM_KEY_LEN];
+	bool ok;
+
+	if (!kdf_params_ok(salt, salt_len, iterations))
+		return false;
 	memset(out, 0, sizeof(*out));
-	ok = PKCS5_PBKDF2_HMAC(password, (int)pwlen, salt, (int)salt_len, (int)iterations,
-			       EVP_sha256(), SCRAM_KEY_LEN, salted) == 1 &&
-	     hmac_sha256(salted, sizeof(salted), "Client Key", 10, ckey) &&
-	     hmac_sha256(salted, sizeof(salted), "Server Key", 10, out->server_key) &&
+	ok = hmac_sha256(salted, SCRAM_KEY_LEN, "Client Key", 10, ckey) &&
+	     hmac_sha256(salted, SCRAM_KEY_LEN, "Server Key", 10, out->server_key) &&
 	     sha256(ckey, sizeof(ckey), out->stored_key);
 	if (ok) {
 		memcpy(out->salt, salt, salt_len);
@@ -294,8 +313,19 @@ bool auth_scram_keys_from_password(const char *password, const uint8_t *salt, si
 	} else {
 		OPENSSL_cleanse(out, sizeof(*out));
 	}
-	OPENSSL_cleanse(salted, sizeof(salted));
 	OPENSSL_cleanse(ckey, sizeof(ckey));
+	return ok;
+}
+
+bool auth_scram_keys_from_password(const char *password, const uint8_t *salt, size_t salt_len,
+				   uint32_t iterations, struct scram_keys *out,
+				   uint8_t client_key[SCRAM_KEY_LEN])
+{
+	uint8_t salted[SCRAM_KEY_LEN];
+	bool ok = auth_scram_salted_password(password, salt, salt_len, iterations, salted) &&
+		  auth_scram_keys_from_salted(salted, salt, salt_len, iterations, out, client_key);
+
+	OPENSSL_cleanse(salted, sizeof(salted));
 	return ok;
 }
 
@@ -325,7 +355,7 @@ bool auth_scram_parse_verifier(const char *secret, struct scram_keys *out)
 	if (!split_at(&p, ':', &iter) || !split_at(&p, '$', &salt) || !split_at(&p, ':', &stored))
 		return false;
 	server = (struct span){ p, strlen(p) };
-	ok = parse_iterations(iter, &k.iterations) &&
+	ok = parse_count(iter, SCRAM_MAX_ITERATIONS, &k.iterations) &&
 	     b64_decode(salt, k.salt, 1, SCRAM_MAX_SALT_LEN, &k.salt_len) &&
 	     b64_decode(stored, k.stored_key, SCRAM_KEY_LEN, SCRAM_KEY_LEN, &n) &&
 	     b64_decode(server, k.server_key, SCRAM_KEY_LEN, SCRAM_KEY_LEN, &n);
@@ -395,30 +425,29 @@ static void attr_skip_extensions(struct attr_reader *r, char stop)
 
 /*
  * client-first-message = gs2-header client-first-message-bare, where gs2-header is
- * flag "," [authzid] "," (RFC 5802 section 7). Channel binding ('p') is refused; the
- * authzid and the username are ignored (PostgreSQL sends the username empty).
+ * flag "," [authzid] "," (RFC 5802 section 7). Channel binding ('p') is refused, and so is
+ * an authzid, as PostgreSQL refuses it (SCRAM_AUTHZID); the username is ignored (PostgreSQL
+ * clients send it empty).
  */
-static bool parse_client_first(const char *msg, size_t len, struct span *gs2, struct span *bare,
-			       struct span *cnonce)
+static enum scram_result parse_client_first(const char *msg, size_t len, struct span *gs2,
+					    struct span *bare, struct span *cnonce)
 {
-	struct attr_reader r = { msg, len, 2, false };
+	struct attr_reader r = { msg, len, 3, false };
 
 	if (len < 3 || (msg[0] != 'n' && msg[0] != 'y') || msg[1] != ',')
-		return false;
-	if (attr_peek(&r) == 'a')
-		(void)attr_get(&r, 'a', false);
-	else if (msg[2] == ',')
-		r.pos = 3;
-	else
-		return false;
-	*gs2 = (struct span){ msg, r.pos };
-	*bare = (struct span){ msg + r.pos, len - r.pos };
+		return SCRAM_MALFORMED;
+	if (msg[2] == 'a')
+		return SCRAM_AUTHZID;
+	if (msg[2] != ',')
+		return SCRAM_MALFORMED;
+	*gs2 = (struct span){ msg, 3 };
+	*bare = (struct span){ msg + 3, len - 3 };
 	if (attr_peek(&r) == 'm') /* mandatory extension we do not know */
-		return false;
+		return SCRAM_MALFORMED;
 	(void)attr_get(&r, 'n', true);
 	*cnonce = attr_get(&r, 'r', false);
 	attr_skip_extensions(&r, 0);
-	return !r.failed && nonce_ok(*cnonce);
+	return !r.failed && nonce_ok(*cnonce) ? SCRAM_OK : SCRAM_MALFORMED;
 }
 
 /*
@@ -486,10 +515,13 @@ enum scram_result auth_scram_server_first(struct scram_server *st, const struct 
 	char nonce_buf[B64_LEN(SCRAM_NONCE_LEN) + 1];
 	char salt_b64[B64_LEN(SCRAM_MAX_SALT_LEN) + 1];
 	struct span gs2, bare, cnonce;
+	enum scram_result res;
 
-	if (st->nonce || !client_first || len > INT_MAX || has_nul(client_first, len) ||
-	    !parse_client_first(client_first, len, &gs2, &bare, &cnonce))
+	if (st->nonce || !client_first || len > INT_MAX || has_nul(client_first, len))
 		return SCRAM_MALFORMED;
+	res = parse_client_first(client_first, len, &gs2, &bare, &cnonce);
+	if (res != SCRAM_OK)
+		return res;
 	if (!server_keys(st, keys))
 		return SCRAM_MALFORMED;
 	if (!server_nonce) {
@@ -612,7 +644,11 @@ bool auth_scram_client_first(struct scram_client *st, const char *client_nonce, 
 	return true;
 }
 
-/* server-first-message = [reserved-mext ","] nonce "," salt "," iteration-count [","...]. */
+/*
+ * server-first-message = [reserved-mext ","] nonce "," salt "," iteration-count [","...].
+ * The count is read up to UINT32_MAX: whether weir derives that many is the caller's choice
+ * (server_scram_max_iterations), and the caller can name the value the server asked for.
+ */
 static bool parse_server_first(const char *msg, size_t len, struct server_first_msg *sf)
 {
 	struct attr_reader r = { msg, len, 0, false };
@@ -624,25 +660,44 @@ static bool parse_server_first(const char *msg, size_t len, struct server_first_
 	sf->salt = attr_get(&r, 's', false);
 	iter = attr_get(&r, 'i', false);
 	attr_skip_extensions(&r, 0);
-	return !r.failed && nonce_ok(sf->nonce) && parse_iterations(iter, &sf->iterations);
+	return !r.failed && nonce_ok(sf->nonce) && parse_count(iter, UINT32_MAX, &sf->iterations);
+}
+
+enum scram_result auth_scram_client_read_first(struct scram_client *st, const char *server_first,
+					       size_t len, struct scram_kdf_params *params)
+{
+	struct server_first_msg sf;
+	size_t cnonce_len;
+
+	if (!st->client_first_bare || st->server_first || !server_first || len > INT_MAX ||
+	    has_nul(server_first, len) || !parse_server_first(server_first, len, &sf))
+		return SCRAM_MALFORMED;
+	/* The server's nonce must extend ours (RFC 5802 section 5.1, "r="). */
+	cnonce_len = strlen(st->client_nonce);
+	if (sf.nonce.len <= cnonce_len || memcmp(sf.nonce.p, st->client_nonce, cnonce_len) != 0 ||
+	    !b64_decode(sf.salt, params->salt, 1, SCRAM_MAX_SALT_LEN, &params->salt_len))
+		return SCRAM_MALFORMED;
+	params->iterations = sf.iterations;
+	st->server_first = xstrndup(server_first, len);
+	return SCRAM_OK;
 }
 
 /* The keys and ClientKey for this login, from a password or from a cached verifier. */
-static enum scram_result client_keys(const struct scram_client_creds *creds, const uint8_t *salt,
-				     size_t salt_len, uint32_t iterations, struct scram_keys *keys,
+static enum scram_result client_keys(const struct scram_client_creds *creds,
+				     const struct scram_kdf_params *p, struct scram_keys *keys,
 				     uint8_t ckey[SCRAM_KEY_LEN])
 {
 	if (creds && creds->password) {
-		return auth_scram_keys_from_password(creds->password, salt, salt_len, iterations,
-						     keys, ckey)
+		return auth_scram_keys_from_password(creds->password, p->salt, p->salt_len,
+						     p->iterations, keys, ckey)
 			   ? SCRAM_OK
 			   : SCRAM_MALFORMED;
 	}
 	if (!creds || !creds->keys || !creds->client_key)
 		return SCRAM_MALFORMED;
 	/* The cached keys are only valid for the salt and iterations they were derived with. */
-	if (creds->keys->salt_len != salt_len || creds->keys->iterations != iterations ||
-	    memcmp(creds->keys->salt, salt, salt_len) != 0)
+	if (creds->keys->salt_len != p->salt_len || creds->keys->iterations != p->iterations ||
+	    memcmp(creds->keys->salt, p->salt, p->salt_len) != 0)
 		return SCRAM_BAD_PROOF;
 	*keys = *creds->keys;
 	memcpy(ckey, creds->client_key, SCRAM_KEY_LEN);
@@ -676,9 +731,23 @@ static enum scram_result client_proof(struct scram_client *st, const struct scra
 		b64_encode(proof, SCRAM_KEY_LEN, proof_b64);
 		ok = write_out(out + wo_len, outcap - wo_len, ",p=%s", proof_b64);
 	}
+	st->signature_ready = ok;
 	OPENSSL_cleanse(csig, sizeof(csig));
 	OPENSSL_cleanse(proof, sizeof(proof));
 	return ok ? SCRAM_OK : SCRAM_MALFORMED;
+}
+
+enum scram_result auth_scram_client_proof(struct scram_client *st, const struct scram_keys *keys,
+					  const uint8_t client_key[SCRAM_KEY_LEN], char *out,
+					  size_t outcap)
+{
+	struct server_first_msg sf;
+
+	/* server_first was checked by auth_scram_client_read_first; this finds its nonce. */
+	if (!st->server_first || st->signature_ready || !keys || !client_key ||
+	    !parse_server_first(st->server_first, strlen(st->server_first), &sf))
+		return SCRAM_MALFORMED;
+	return client_proof(st, keys, client_key, sf.nonce, out, outcap);
 }
 
 enum scram_result auth_scram_client_final(struct scram_client *st,
@@ -686,27 +755,25 @@ enum scram_result auth_scram_client_final(struct scram_client *st,
 					  const char *server_first, size_t len, char *out,
 					  size_t outcap)
 {
-	uint8_t salt[SCRAM_MAX_SALT_LEN], ckey[SCRAM_KEY_LEN];
-	struct server_first_msg sf;
+	struct scram_kdf_params params;
+	uint8_t ckey[SCRAM_KEY_LEN];
 	struct scram_keys keys;
 	enum scram_result res;
-	size_t salt_len;
 
-	if (!st->client_first_bare || st->server_first || !server_first || len > INT_MAX ||
-	    has_nul(server_first, len) || !parse_server_first(server_first, len, &sf))
-		return SCRAM_MALFORMED;
-	/* The server's nonce must extend ours (RFC 5802 section 5.1, "r="). */
-	if (sf.nonce.len <= strlen(st->client_nonce) ||
-	    memcmp(sf.nonce.p, st->client_nonce, strlen(st->client_nonce)) != 0 ||
-	    !b64_decode(sf.salt, salt, 1, SCRAM_MAX_SALT_LEN, &salt_len))
-		return SCRAM_MALFORMED;
-	res = client_keys(creds, salt, salt_len, sf.iterations, &keys, ckey);
-	if (res == SCRAM_OK) {
-		st->server_first = xstrndup(server_first, len);
-		res = client_proof(st, &keys, ckey, sf.nonce, out, outcap);
+	res = auth_scram_client_read_first(st, server_first, len, &params);
+	if (res != SCRAM_OK)
+		return res;
+	res = client_keys(creds, &params, &keys, ckey);
+	if (res == SCRAM_OK)
+		res = auth_scram_client_proof(st, &keys, ckey, out, outcap);
+	if (res != SCRAM_OK) {
+		/* The exchange did not move on: server-first may not be taken a second time. */
+		free(st->server_first);
+		st->server_first = NULL;
 	}
 	OPENSSL_cleanse(&keys, sizeof(keys));
 	OPENSSL_cleanse(ckey, sizeof(ckey));
+	OPENSSL_cleanse(&params, sizeof(params));
 	return res;
 }
 
@@ -718,7 +785,7 @@ enum scram_result auth_scram_client_verify(struct scram_client *st, const char *
 	struct span v;
 	size_t n;
 
-	if (!st->server_first || !server_final || has_nul(server_final, len))
+	if (!st->signature_ready || !server_final || has_nul(server_final, len))
 		return SCRAM_MALFORMED;
 	if (attr_peek(&r) == 'e') /* server-error: the server refused our proof */
 		return SCRAM_BAD_PROOF;

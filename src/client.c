@@ -15,6 +15,7 @@
 #include "config.h"
 #include "deadline.h"
 #include "iobuf.h"
+#include "kdf.h"
 #include "log.h"
 #include "pool_sched.h"
 #include "prepared.h"
@@ -297,6 +298,8 @@ void client_close(struct client *client, const char *sqlstate, const char *fmt, 
 		client->opening->opened_for = NULL;
 	cancel_unregister(&client->conn.worker->reg->cancels, client);
 	deadline_forget(client);
+	if (client->login)
+		kdf_cancel(&client->login->kdf);
 	forget_counts(client);
 	if (sqlstate) /* the client may still be sending: let it read the error, not a reset */
 		conn_shutdown_lingering(&client->conn);
@@ -407,6 +410,8 @@ static void free_login(struct client *client)
 	if (!login)
 		return;
 	client_forget_scram(client);
+	kdf_cancel(&login->kdf);
+	free(login->sasl_first);
 	if (login->secret) {
 		OPENSSL_cleanse(login->secret, strlen(login->secret));
 		free(login->secret);

@@ -6,6 +6,12 @@
  * SCRAM against a stored verifier costs HMACs only; a plaintext secret is turned into keys
  * once per user and cached. A successful SCRAM login against a verifier leaves ClientKey in
  * the user's cache, which lets weir log in to PostgreSQL without a plaintext password.
+ *
+ * The two derivations a client can cause, a cleartext password checked against a SCRAM
+ * verifier (auth_type=plain) and the keys of a plaintext secret, run in the KDF pool
+ * (kdf.h): the login waits in LOGIN_KDF, its socket unread, under client_login_timeout, and
+ * goes on from the completion callback. Messages are refused as PostgreSQL refuses them:
+ * bytes after the SASL data, or an authzid, are 08P01 protocol violations.
  */
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -18,6 +24,7 @@
 #include "auth_scram.h"
 #include "client.h"
 #include "config.h"
+#include "kdf.h"
 #include "log.h"
 #include "registry.h"
 #include "wire.h"
@@ -131,11 +138,10 @@ void client_auth_start(struct client *client)
 	}
 }
 
-/* A cleartext password against any kind of stored secret. */
+/* A cleartext password against a plaintext or md5 secret. */
 static bool check_cleartext(struct client *client, const char *password)
 {
 	char md5[MD5_PASSWD_LEN + 1];
-	struct scram_keys stored, derived;
 	bool ok = false;
 
 	switch (client->login->secret_kind) {
@@ -146,18 +152,64 @@ static bool check_cleartext(struct client *client, const char *password)
 	case SECRET_MD5:
 		auth_md5_verifier(client->user_name, password, md5);
 		ok = CRYPTO_memcmp(md5, client->login->secret, MD5_PASSWD_LEN + 1) == 0;
-		break;
-	case SECRET_SCRAM:
-		ok = auth_scram_parse_verifier(client->login->secret, &stored) &&
-		     auth_scram_keys_from_password(password, stored.salt, stored.salt_len,
-						   stored.iterations, &derived, NULL) &&
-		     CRYPTO_memcmp(stored.stored_key, derived.stored_key, SCRAM_KEY_LEN) == 0 &&
-		     CRYPTO_memcmp(stored.server_key, derived.server_key, SCRAM_KEY_LEN) == 0;
-		OPENSSL_cleanse(&derived, sizeof(derived));
+		OPENSSL_cleanse(md5, sizeof(md5));
 		break;
 	}
-	OPENSSL_cleanse(md5, sizeof(md5));
 	return ok;
+}
+
+static void password_checked(struct client *client, bool ok)
+{
+	if (ok)
+		client_login_authenticated(client);
+	else
+		auth_failed(client);
+}
+
+/* Hands PBKDF2 to the KDF pool; done continues the login. */
+static void wait_for_kdf(struct client *client, const char *password,
+			 const struct scram_kdf_params *params, kdf_done_fn done)
+{
+	client->phase = LOGIN_KDF;
+	conn_want_read(&client->conn, false);
+	kdf_submit(client->conn.worker->kdf, KDF_FOR_CLIENT, password, params, done, client,
+		   &client->login->kdf);
+}
+
+/* The cleartext password's salted form is back: keys here, compared with the verifier's. */
+static void on_cleartext_salted(void *arg, const struct kdf_result *res)
+{
+	struct client *client = arg;
+	const struct scram_kdf_params *p = &res->params;
+	struct scram_keys stored, derived;
+	bool ok;
+
+	ok = res->ok && auth_scram_parse_verifier(client->login->secret, &stored) &&
+	     auth_scram_keys_from_salted(res->salted, p->salt, p->salt_len, p->iterations, &derived,
+					 NULL) &&
+	     CRYPTO_memcmp(stored.stored_key, derived.stored_key, SCRAM_KEY_LEN) == 0 &&
+	     CRYPTO_memcmp(stored.server_key, derived.server_key, SCRAM_KEY_LEN) == 0;
+	OPENSSL_cleanse(&stored, sizeof(stored));
+	OPENSSL_cleanse(&derived, sizeof(derived));
+	client->phase = LOGIN_PASSWORD;
+	password_checked(client, ok);
+}
+
+/* A cleartext password against a SCRAM verifier: PBKDF2 with the verifier's salt. */
+static void check_cleartext_scram(struct client *client, const char *password)
+{
+	struct scram_kdf_params params;
+	struct scram_keys stored;
+
+	if (!auth_scram_parse_verifier(client->login->secret, &stored)) {
+		auth_failed(client);
+		return;
+	}
+	memcpy(params.salt, stored.salt, stored.salt_len);
+	params.salt_len = stored.salt_len;
+	params.iterations = stored.iterations;
+	OPENSSL_cleanse(&stored, sizeof(stored));
+	wait_for_kdf(client, password, &params, on_cleartext_salted);
 }
 
 static void on_password(struct client *client, const uint8_t *body, uint32_t len)
@@ -165,7 +217,6 @@ static void on_password(struct client *client, const uint8_t *body, uint32_t len
 	const struct config *cfg = client->conn.worker->reg->cfg;
 	struct wire_reader r;
 	const char *password;
-	bool ok;
 
 	wire_reader_init(&r, body, len);
 	password = wire_get_cstring(&r);
@@ -174,16 +225,14 @@ static void on_password(struct client *client, const uint8_t *body, uint32_t len
 		return;
 	}
 	if (!client->login->secret)
-		ok = false;
-	else if (cfg->auth_type == AUTH_TYPE_PLAIN)
-		ok = check_cleartext(client, password);
+		password_checked(client, false);
+	else if (cfg->auth_type != AUTH_TYPE_PLAIN)
+		password_checked(client, auth_md5_check(client->user_name, client->login->secret,
+							client->login->md5_salt, password));
+	else if (client->login->secret_kind == SECRET_SCRAM)
+		check_cleartext_scram(client, password);
 	else
-		ok = auth_md5_check(client->user_name, client->login->secret,
-				    client->login->md5_salt, password);
-	if (ok)
-		client_login_authenticated(client);
-	else
-		auth_failed(client);
+		password_checked(client, check_cleartext(client, password));
 }
 
 /*
@@ -206,28 +255,119 @@ static void mock_keys(struct client *client, struct scram_keys *keys)
 	RAND_bytes(keys->server_key, SCRAM_KEY_LEN);
 }
 
-/* The keys to check a SCRAM proof against; false means run a mock exchange. */
-static bool scram_keys_for(struct client *client, struct scram_keys *keys)
+/* Where the keys for a SCRAM exchange come from. */
+enum own_keys {
+	KEYS_NONE,   /* no usable secret: a mock exchange */
+	KEYS_READY,  /* a verifier, or keys cached from a plaintext secret */
+	KEYS_DERIVE, /* a plaintext secret not turned into keys yet */
+};
+
+static enum own_keys scram_keys_for(struct client *client, struct scram_keys *keys)
 {
 	struct user *u;
-	uint8_t salt[16];
 
 	if (!client->login->secret || client->login->secret_kind == SECRET_MD5)
-		return false;
+		return KEYS_NONE;
 	if (client->login->secret_kind == SECRET_SCRAM)
-		return auth_scram_parse_verifier(client->login->secret, keys);
+		return auth_scram_parse_verifier(client->login->secret, keys) ? KEYS_READY
+									      : KEYS_NONE;
 	u = registry_user(client->conn.worker->reg, client->user_name);
-	if (!u->have_own_keys) {
-		if (RAND_bytes(salt, sizeof(salt)) != 1 ||
-		    !auth_scram_keys_from_password(
-			client->login->secret, salt, sizeof(salt),
-			(uint32_t)client->conn.worker->reg->cfg->scram_iterations, &u->own_keys,
-			NULL))
-			return false;
+	if (!u->have_own_keys)
+		return KEYS_DERIVE;
+	*keys = u->own_keys;
+	return KEYS_READY;
+}
+
+/* Answers client-first with server-first, against keys (NULL: a mock exchange). */
+static void sasl_first_reply(struct client *client, const char *first, uint32_t len,
+			     const struct scram_keys *real)
+{
+	uint8_t raw_nonce[SCRAM_NONCE_LEN];
+	char nonce[SCRAM_NONCE_TEXT_LEN + 1];
+	char out[SCRAM_MSG_MAX];
+	struct scram_keys keys;
+	enum scram_result res;
+
+	if (!client->login->scram)
+		client->login->scram = xcalloc(1, sizeof(*client->login->scram));
+	client->login->scram->mock = real == NULL;
+	if (real)
+		keys = *real;
+	else
+		mock_keys(client, &keys);
+	if (!random_pool_take(&client->conn.worker->reg->random, raw_nonce, sizeof(raw_nonce))) {
+		OPENSSL_cleanse(&keys, sizeof(keys));
+		client_close(client, "08P01", "cannot generate a SCRAM nonce");
+		return;
+	}
+	auth_scram_encode_nonce(raw_nonce, nonce);
+	res = auth_scram_server_first(client->login->scram, &keys, first, len, nonce, out,
+				      sizeof(out));
+	OPENSSL_cleanse(&keys, sizeof(keys));
+	if (res == SCRAM_AUTHZID)
+		client_close(client, "08P01",
+			     "client uses authorization identity, but it is not supported");
+	else if (res != SCRAM_OK)
+		client_close(client, "08P01", "malformed SCRAM message");
+	else if (send_auth(client, WIRE_AUTH_SASL_CONTINUE, out, strlen(out)))
+		client->phase = LOGIN_SASL_FINAL;
+}
+
+/* Whether the client's copy of its secret is still auth_file's (no reload in between). */
+static bool secret_is_current(const struct client *client)
+{
+	const struct registry *reg = client->conn.worker->reg;
+	const struct auth_entry *e =
+	    reg->auth ? auth_file_find(reg->auth, client->user_name) : NULL;
+
+	return e && e->kind == SECRET_PLAIN && strcmp(e->secret, client->login->secret) == 0;
+}
+
+/* The plaintext secret's salted form is back: keys, cached for the user, and server-first. */
+static void on_own_keys(void *arg, const struct kdf_result *res)
+{
+	struct client *client = arg;
+	struct client_login *login = client->login;
+	struct user *u = registry_user(client->conn.worker->reg, client->user_name);
+	const struct scram_kdf_params *p = &res->params;
+	struct scram_keys keys;
+	bool have = u->have_own_keys;
+
+	/* Another login of the user may have finished first: one salt per user. */
+	if (have)
+		keys = u->own_keys;
+	else
+		have = res->ok && auth_scram_keys_from_salted(res->salted, p->salt, p->salt_len,
+							      p->iterations, &keys, NULL);
+	if (have && !u->have_own_keys && secret_is_current(client)) {
+		u->own_keys = keys;
 		u->have_own_keys = true;
 	}
-	*keys = u->own_keys;
-	return true;
+	client->phase = LOGIN_SASL_INIT;
+	sasl_first_reply(client, login->sasl_first, login->sasl_first_len, have ? &keys : NULL);
+	OPENSSL_cleanse(&keys, sizeof(keys));
+	free(login->sasl_first);
+	login->sasl_first = NULL;
+	if (!client->conn.closed)
+		client_login_resume(client);
+}
+
+/* Keys for a plaintext secret: PBKDF2 with a fresh salt; client-first waits meanwhile. */
+static void derive_own_keys(struct client *client, const uint8_t *first, uint32_t len)
+{
+	const struct config *cfg = client->conn.worker->reg->cfg;
+	struct client_login *login = client->login;
+	struct scram_kdf_params params = { .salt_len = 16 };
+
+	if (!random_pool_take(&client->conn.worker->reg->random, params.salt, params.salt_len)) {
+		client_close(client, "08P01", "cannot generate a salt");
+		return;
+	}
+	params.iterations = (uint32_t)cfg->scram_iterations;
+	login->sasl_first = xmalloc(len ? len : 1);
+	memcpy(login->sasl_first, first, len);
+	login->sasl_first_len = len;
+	wait_for_kdf(client, login->secret, &params, on_own_keys);
 }
 
 static void on_sasl_initial(struct client *client, const uint8_t *body, uint32_t len)
@@ -237,9 +377,6 @@ static void on_sasl_initial(struct client *client, const uint8_t *body, uint32_t
 	const uint8_t *data;
 	uint32_t dlen;
 	struct scram_keys keys;
-	uint8_t raw_nonce[SCRAM_NONCE_LEN];
-	char nonce[SCRAM_NONCE_TEXT_LEN + 1];
-	char out[SCRAM_MSG_MAX];
 
 	wire_reader_init(&r, body, len);
 	mech = wire_get_cstring(&r);
@@ -249,24 +386,23 @@ static void on_sasl_initial(struct client *client, const uint8_t *body, uint32_t
 		client_close(client, "08P01", "invalid SASL initial response");
 		return;
 	}
-	if (!client->login->scram)
-		client->login->scram = xcalloc(1, sizeof(*client->login->scram));
-	client->login->scram->mock = !scram_keys_for(client, &keys);
-	if (client->login->scram->mock)
-		mock_keys(client, &keys);
-	if (!random_pool_take(&client->conn.worker->reg->random, raw_nonce, sizeof(raw_nonce))) {
-		client_close(client, "08P01", "cannot generate a SCRAM nonce");
+	if (wire_remaining(&r) != 0) {
+		/* What PostgreSQL's pq_getmsgend() says about bytes after the SASL data. */
+		client_close(client, "08P01", "invalid message format");
 		return;
 	}
-	auth_scram_encode_nonce(raw_nonce, nonce);
-	if (auth_scram_server_first(client->login->scram, &keys, (const char *)data, dlen, nonce,
-				    out, sizeof(out)) != SCRAM_OK) {
-		client_close(client, "08P01", "malformed SCRAM message");
-		return;
+	switch (scram_keys_for(client, &keys)) {
+	case KEYS_NONE:
+		sasl_first_reply(client, (const char *)data, dlen, NULL);
+		break;
+	case KEYS_READY:
+		sasl_first_reply(client, (const char *)data, dlen, &keys);
+		break;
+	case KEYS_DERIVE:
+		derive_own_keys(client, data, dlen);
+		break;
 	}
 	OPENSSL_cleanse(&keys, sizeof(keys));
-	if (send_auth(client, WIRE_AUTH_SASL_CONTINUE, out, strlen(out)))
-		client->phase = LOGIN_SASL_FINAL;
 }
 
 static void remember_client_key(struct client *client)
@@ -299,6 +435,7 @@ static void on_sasl_final(struct client *client, const uint8_t *body, uint32_t l
 		auth_failed(client);
 		return;
 	case SCRAM_MALFORMED:
+	case SCRAM_AUTHZID:
 		client_close(client, "08P01", "malformed SCRAM message");
 		return;
 	}

@@ -340,7 +340,8 @@ static void login_untyped(struct client *client)
 
 static void login_typed(struct client *client)
 {
-	while (!client->conn.closed && client->phase != LOGIN_DONE && client->state == CL_LOGIN) {
+	while (!client->conn.closed && client->phase != LOGIN_DONE && client->phase != LOGIN_KDF &&
+	       client->state == CL_LOGIN) {
 		const uint8_t *msg;
 		uint32_t total;
 		int r = relay_next_message(&client->conn, 65536, &msg, &total);
@@ -386,6 +387,13 @@ static bool send_auth_ok(struct client *client)
 		return true;
 	client_close(client, NULL, "client socket error");
 	return false;
+}
+
+void client_login_resume(struct client *client)
+{
+	conn_want_read(&client->conn, true);
+	if (client->conn.buf && iobuf_unscanned(client->conn.buf) > 0)
+		login_typed(client);
 }
 
 void client_login_authenticated(struct client *client)

@@ -22,6 +22,8 @@
 
 #include <openssl/crypto.h>
 
+#include "auth_require.h"
+#include "auth_scram.h"
 #include "config.h"
 #include "config_db.h"
 #include "ini.h"
@@ -175,7 +177,7 @@ const struct config_key config_keys[] = {
 	K_TIME(reserve_pool_timeout, "5.0", RL | IM),
 	K_STR(resolv_conf, "", 0),
 	K_INT(sbuf_loopcnt, "5", RL, 0, INT_MAX),
-	K_INT(scram_iterations, "4096", RL | IM, 1, INT_MAX),
+	K_INT(scram_iterations, "4096", RL | IM, 1, SCRAM_MAX_ITERATIONS),
 	K_TIME(server_check_delay, "30.0", RL | IM),
 	K_STR(server_check_query, "<empty>", RL | IM),
 	K_TIME(server_connect_timeout, "15.0", RL | IM),
@@ -183,9 +185,11 @@ const struct config_key config_keys[] = {
 	K_TIME(server_idle_timeout, "600.0", RL | IM),
 	K_TIME(server_lifetime, "3600.0", RL | IM),
 	K_TIME(server_login_retry, "15.0", RL | IM),
+	K_STR(server_require_auth, "", RL | IM),
 	K_STR(server_reset_query, "DISCARD ALL", RL | IM),
 	K_BOOL(server_reset_query_always, "0", RL | IM),
 	K_BOOL(server_round_robin, "0", RL | IM),
+	K_INT(server_scram_max_iterations, "100000", RL | IM, 1, SCRAM_MAX_ITERATIONS),
 	K_STR(server_tls13_ciphers, "", RL),
 	K_STR(server_tls_ca_file, "", RL),
 	K_STR(server_tls_cert_file, "", RL),
@@ -703,11 +707,26 @@ static bool check_packet_sizes(const struct loader *ld)
 	return false;
 }
 
+/* server_require_auth is a string in the table; its list is parsed here, once. */
+static bool check_require_auth(const struct loader *ld)
+{
+	struct config *cfg = ld->cfg;
+	char why[160], msg[512];
+
+	if (auth_require_parse(cfg->server_require_auth, &cfg->server_require_auth_allowed, why,
+			       sizeof(why)))
+		return true;
+	snprintf(msg, sizeof(msg), "invalid value \"%s\" for parameter server_require_auth: %s",
+		 cfg->server_require_auth, why);
+	error_at(ld, pos_of(ld, "server_require_auth"), msg);
+	return false;
+}
+
 static bool finish(struct loader *ld, const char *path)
 {
 	struct config *cfg = ld->cfg;
 
-	if (!check_auth_type(ld) || !check_packet_sizes(ld))
+	if (!check_auth_type(ld) || !check_packet_sizes(ld) || !check_require_auth(ld))
 		return false;
 	if (path && cfg->conffile[0] == '\0')
 		replace_string(&cfg->conffile, path);

@@ -21,6 +21,7 @@
 
 #include "auth_file.h"
 #include "config.h"
+#include "kdf.h"
 #include "listener.h"
 #include "log.h"
 #include "registry.h"
@@ -239,6 +240,7 @@ int main(int argc, char **argv)
 	struct options o = parse_args(argc, argv);
 	struct config *cfg = load_config(o.config_path);
 	struct registry *reg;
+	struct kdf_pool *kdf;
 	struct worker *w;
 	struct signals *sig;
 	char err[512];
@@ -252,7 +254,11 @@ int main(int argc, char **argv)
 	if (cfg->pidfile[0])
 		write_pidfile(cfg->pidfile);
 	reg = registry_create(cfg, load_auth(cfg), o.config_path);
-	w = worker_create(reg);
+	/* Threads only after daemonize(): fork keeps the calling thread alone. */
+	kdf = kdf_pool_create(KDF_THREADS);
+	if (!kdf)
+		die("cannot start the key derivation threads");
+	w = worker_create(reg, kdf);
 	if (!listener_open_all(w, cfg, err, sizeof(err)))
 		die("%s", err);
 	sig = signals_setup(w);
@@ -264,6 +270,7 @@ int main(int argc, char **argv)
 		unlink(reg->cfg->pidfile);
 	signals_free(sig);
 	worker_free(w);
+	kdf_pool_free(kdf);
 	registry_free(reg);
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include "client.h"
 #include "config.h"
 #include "iobuf.h"
+#include "kdf.h"
 #include "log.h"
 #include "pool_sched.h"
 #include "prepared.h"
@@ -384,6 +385,7 @@ void server_close(struct server *server, const char *reason)
 	if (server->state == SV_LOGIN && server->phase == SLOGIN_RESOLVING)
 		dns_cancel(&server->dns);
 	cancel_detach_server(server);
+	kdf_cancel(&server->kdf);
 	if (server->state != SV_LOGIN && server->conn.fd >= 0 && !server->conn.out)
 		(void)send(server->conn.fd, terminate, sizeof(terminate), MSG_NOSIGNAL);
 	server->pool->db->server_count--;

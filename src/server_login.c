@@ -6,16 +6,27 @@
  * auth_file secret, or SCRAM pass-through (ClientKey cached from a client's SCRAM login
  * against the same verifier). The ParameterStatus set of a successful login becomes the
  * pool's welcome for clients; a failed login is remembered so clients fail fast.
+ *
+ * What weir accepts from the server is checked before it answers (auth_require.h): the
+ * method against server_require_auth, and, before a derivation from a plaintext password,
+ * the iteration count against server_scram_max_iterations. That PBKDF2 runs in the KDF pool
+ * (kdf.h) while the login waits in SLOGIN_SASL_KDF, still under server_connect_timeout.
+ * Once SCRAM has started, AuthenticationOk counts only after the server's signature
+ * verified, so nothing on the path can pose as the server without knowing the password.
  */
 #include <string.h>
 #include <strings.h>
 #include <sys/un.h>
 
+#include <openssl/crypto.h>
+
 #include "auth_file.h"
 #include "auth_md5.h"
+#include "auth_require.h"
 #include "auth_scram.h"
 #include "client.h"
 #include "config.h"
+#include "kdf.h"
 #include "log.h"
 #include "pool_sched.h"
 #include "registry.h"
@@ -251,6 +262,19 @@ static bool send_msg(struct server *server, struct wire_builder *b)
 	return false;
 }
 
+/* server_require_auth: false when the login was failed for asking for method m. */
+static bool method_allowed(struct server *server, enum auth_method m)
+{
+	const struct config *cfg = server->conn.worker->reg->cfg;
+	char msg[512];
+
+	if (auth_require_check(cfg->server_require_auth_allowed, cfg->server_require_auth, m, msg,
+			       sizeof(msg)))
+		return true;
+	login_failed(server, "28000", msg);
+	return false;
+}
+
 static void answer_password(struct server *server, enum wire_auth_code code, struct wire_reader *r)
 {
 	struct server_creds c = find_creds(server);
@@ -259,6 +283,9 @@ static void answer_password(struct server *server, enum wire_auth_code code, str
 	uint8_t buf[AUTH_MSG_MAX];
 	struct wire_builder b;
 
+	if (!method_allowed(server,
+			    code == WIRE_AUTH_CLEARTEXT ? AUTH_METHOD_PASSWORD : AUTH_METHOD_MD5))
+		return;
 	wire_builder_init(&b, buf, sizeof(buf));
 	if (code == WIRE_AUTH_CLEARTEXT) {
 		if (!c.password) {
@@ -275,8 +302,11 @@ static void answer_password(struct server *server, enum wire_auth_code code, str
 		auth_md5_response(server->pool->user->name, c.password ? c.password : c.md5, salt,
 				  md5);
 		wire_password(&b, md5);
+		OPENSSL_cleanse(md5, sizeof(md5));
 	}
-	(void)send_msg(server, &b);
+	if (send_msg(server, &b))
+		server->phase = SLOGIN_PASSWORD;
+	OPENSSL_cleanse(buf, sizeof(buf));
 }
 
 static void sasl_start(struct server *server, struct wire_reader *r)
@@ -287,6 +317,8 @@ static void sasl_start(struct server *server, struct wire_reader *r)
 	bool offered = false;
 	const char *mech;
 
+	if (!method_allowed(server, AUTH_METHOD_SCRAM))
+		return;
 	while ((mech = wire_get_cstring(r)) && *mech)
 		offered |= strcmp(mech, SCRAM_MECH) == 0;
 	if (!offered) {
@@ -299,48 +331,172 @@ static void sasl_start(struct server *server, struct wire_reader *r)
 	}
 	wire_builder_init(&b, buf, sizeof(buf));
 	wire_sasl_initial_response(&b, SCRAM_MECH, out, strlen(out));
-	(void)send_msg(server, &b);
+	if (send_msg(server, &b))
+		server->phase = SLOGIN_SASL_FIRST;
+}
+
+static void send_client_final(struct server *server, const char *final)
+{
+	uint8_t buf[AUTH_MSG_MAX + 64];
+	struct wire_builder b;
+
+	wire_builder_init(&b, buf, sizeof(buf));
+	wire_sasl_response(&b, final, strlen(final));
+	if (send_msg(server, &b))
+		server->phase = SLOGIN_SASL_FINAL;
+}
+
+/* The salted password came back from the KDF pool: keys (HMACs, here) and client-final. */
+static void on_salted(void *arg, const struct kdf_result *res)
+{
+	struct server *server = arg;
+	const struct scram_kdf_params *p = &res->params;
+	uint8_t ckey[SCRAM_KEY_LEN];
+	struct scram_keys keys;
+	char out[AUTH_MSG_MAX];
+
+	if (!res->ok ||
+	    !auth_scram_keys_from_salted(res->salted, p->salt, p->salt_len, p->iterations, &keys,
+					 ckey) ||
+	    auth_scram_client_proof(&server->scram, &keys, ckey, out, sizeof(out)) != SCRAM_OK)
+		login_failed(server, "28000", "cannot derive SCRAM keys for the server");
+	else
+		send_client_final(server, out);
+	OPENSSL_cleanse(&keys, sizeof(keys));
+	OPENSSL_cleanse(ckey, sizeof(ckey));
+}
+
+/* A plaintext password: PBKDF2 over the server's salt, in the KDF pool if weir allows it. */
+static void sasl_derive(struct server *server, const char *password, const char *data, size_t len)
+{
+	const struct config *cfg = server->conn.worker->reg->cfg;
+	struct scram_kdf_params params;
+	char msg[256];
+
+	if (auth_scram_client_read_first(&server->scram, data, len, &params) != SCRAM_OK) {
+		login_failed(server, "08P01", "malformed SCRAM message from the server");
+		return;
+	}
+	if (!auth_require_iterations(params.iterations, (uint32_t)cfg->server_scram_max_iterations,
+				     msg, sizeof(msg))) {
+		login_failed(server, "28000", msg);
+		return;
+	}
+	server->phase = SLOGIN_SASL_KDF;
+	kdf_submit(server->conn.worker->kdf, KDF_FOR_SERVER, password, &params, on_salted, server,
+		   &server->kdf);
+	OPENSSL_cleanse(&params, sizeof(params));
+}
+
+/* SCRAM pass-through: the keys of auth_file's verifier and the ClientKey of a client login. */
+static void sasl_pass_through(struct server *server, const char *verifier, const char *data,
+			      size_t len)
+{
+	struct scram_keys keys;
+	struct scram_client_creds creds = { .keys = &keys,
+					    .client_key = server->pool->user->client_key };
+	char out[AUTH_MSG_MAX];
+	enum scram_result res;
+
+	if (!verifier || !auth_scram_parse_verifier(verifier, &keys)) {
+		login_failed(server, "28P01", "no password or SCRAM keys for the server user");
+		return;
+	}
+	res = auth_scram_client_final(&server->scram, &creds, data, len, out, sizeof(out));
+	OPENSSL_cleanse(&keys, sizeof(keys));
+	if (res != SCRAM_OK) {
+		login_failed(server, "28P01", "SCRAM authentication to the server failed");
+		return;
+	}
+	send_client_final(server, out);
 }
 
 static void sasl_continue(struct server *server, struct wire_reader *r)
 {
 	struct server_creds c = find_creds(server);
-	struct scram_client_creds creds = { .password = c.password };
-	struct scram_keys keys;
+	size_t len = wire_remaining(r);
+	const char *data = (const char *)wire_get_bytes(r, len);
+
+	if (c.password)
+		sasl_derive(server, c.password, data, len);
+	else
+		sasl_pass_through(server, c.scram, data, len);
+}
+
+static void sasl_final(struct server *server, struct wire_reader *r)
+{
 	size_t len = wire_remaining(r);
 	const uint8_t *data = wire_get_bytes(r, len);
-	char out[AUTH_MSG_MAX];
-	uint8_t buf[AUTH_MSG_MAX + 64];
-	struct wire_builder b;
 
-	if (!c.password) {
-		if (!c.scram || !auth_scram_parse_verifier(c.scram, &keys)) {
-			login_failed(server, "28P01",
-				     "no password or SCRAM keys for the server user");
-			return;
-		}
-		creds.keys = &keys;
-		creds.client_key = server->pool->user->client_key;
-	}
-	if (auth_scram_client_final(&server->scram, &creds, (const char *)data, len, out,
-				    sizeof(out)) != SCRAM_OK) {
-		login_failed(server, "28P01", "SCRAM authentication to the server failed");
+	switch (auth_scram_client_verify(&server->scram, (const char *)data, len)) {
+	case SCRAM_OK:
+		server->phase = SLOGIN_SASL_DONE;
+		return;
+	case SCRAM_BAD_PROOF:
+		login_failed(server, "28P01", "invalid SCRAM signature from the server");
+		return;
+	default:
+		login_failed(server, "08P01", "malformed SCRAM SASLFinal from the server");
 		return;
 	}
-	wire_builder_init(&b, buf, sizeof(buf));
-	wire_sasl_response(&b, out, strlen(out));
-	(void)send_msg(server, &b);
+}
+
+/* AuthenticationOk: with SCRAM, only after the server's signature verified. */
+static void auth_ok(struct server *server)
+{
+	switch (server->phase) {
+	case SLOGIN_AUTH:
+		if (!method_allowed(server, AUTH_METHOD_NONE))
+			return;
+		break;
+	case SLOGIN_PASSWORD:
+	case SLOGIN_SASL_DONE:
+		break;
+	case SLOGIN_SASL_FIRST:
+	case SLOGIN_SASL_KDF:
+	case SLOGIN_SASL_FINAL:
+		login_failed(server, "08P01",
+			     "server sent AuthenticationOk before completing SCRAM authentication "
+			     "(no SASLFinal with its signature)");
+		return;
+	default:
+		login_failed(server, "08P01", "unexpected AuthenticationOk from the server");
+		return;
+	}
+	server->phase = SLOGIN_PARAMS;
+}
+
+/* The phase in which each authentication request may come. */
+static bool request_expected(const struct server *server, uint32_t code)
+{
+	switch (code) {
+	case WIRE_AUTH_CLEARTEXT:
+	case WIRE_AUTH_MD5:
+	case WIRE_AUTH_SASL:
+		return server->phase == SLOGIN_AUTH;
+	case WIRE_AUTH_SASL_CONTINUE:
+		return server->phase == SLOGIN_SASL_FIRST;
+	case WIRE_AUTH_SASL_FINAL:
+		return server->phase == SLOGIN_SASL_FINAL;
+	default:
+		return true;
+	}
 }
 
 static void handle_auth(struct server *server, struct wire_reader *r)
 {
 	uint32_t code = wire_get_u32(r);
-	size_t len;
-	const uint8_t *data;
+	char msg[128];
 
+	if (!request_expected(server, code)) {
+		snprintf(msg, sizeof(msg), "unexpected authentication request %u from the server",
+			 code);
+		login_failed(server, "08P01", msg);
+		return;
+	}
 	switch (code) {
 	case WIRE_AUTH_OK:
-		server->phase = SLOGIN_PARAMS;
+		auth_ok(server);
 		return;
 	case WIRE_AUTH_CLEARTEXT:
 	case WIRE_AUTH_MD5:
@@ -353,10 +509,7 @@ static void handle_auth(struct server *server, struct wire_reader *r)
 		sasl_continue(server, r);
 		return;
 	case WIRE_AUTH_SASL_FINAL:
-		len = wire_remaining(r);
-		data = wire_get_bytes(r, len);
-		if (auth_scram_client_verify(&server->scram, (const char *)data, len) != SCRAM_OK)
-			login_failed(server, "28P01", "invalid SCRAM signature from the server");
+		sasl_final(server, r);
 		return;
 	default:
 		login_failed(server, "28000", "unsupported authentication method from the server");

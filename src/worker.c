@@ -2,7 +2,8 @@
 /*
  * The worker: one libevent loop and what it owns. Closed clients and servers are parked on
  * the doomed lists and freed after the loop iteration that closed them, so no callback ever
- * touches a freed object. The janitor timer (janitor.c) runs from here.
+ * touches a freed object. The janitor timer (janitor.c) runs from here, and key derivations
+ * come back through the worker's KDF inbox (kdf.c).
  */
 #include <event2/event.h>
 
@@ -11,6 +12,7 @@
 #include "config.h"
 #include "dns.h"
 #include "janitor.h"
+#include "kdf.h"
 #include "linger.h"
 #include "listener.h"
 #include "log.h"
@@ -20,7 +22,7 @@
 #include "server.h"
 #include "worker.h"
 
-struct worker *worker_create(struct registry *reg)
+struct worker *worker_create(struct registry *reg, struct kdf_pool *kdf)
 {
 	struct worker *w = xcalloc(1, sizeof(*w));
 	struct event_config *ec = event_config_new();
@@ -37,6 +39,9 @@ struct worker *worker_create(struct registry *reg)
 	if (!w->dns)
 		die("cannot initialise the DNS resolver");
 	dns_set_ttls(w->dns, reg->cfg->dns_max_ttl, reg->cfg->dns_nxdomain_ttl);
+	w->kdf = kdf_inbox_create(kdf, w->base);
+	if (!w->kdf)
+		die("cannot create the key derivation inbox");
 	list_init(&w->listeners);
 	list_init(&w->login_clients);
 	list_init(&w->doomed_clients);
@@ -139,6 +144,7 @@ void worker_free(struct worker *w)
 	linger_close_all(w);
 	cancel_free_all(w);
 	janitor_stop(w);
+	kdf_inbox_free(w->kdf); /* every derivation was cancelled when its connection closed */
 	dns_free(w->dns);
 	iobuf_pool_destroy(&w->bufs);
 	free(w->scratch);

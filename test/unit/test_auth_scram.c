@@ -321,8 +321,6 @@ TEST(scram_server_first_rejects_malformed)
 		"n,,n=,r=abc,,",
 		"n,,n=,r=abc,9=x",
 		"n,,m=ext,n=,r=abc",
-		"n,a=,n=,r=abc",
-		"n,a=bob",
 		"n,,n=,r=ab c",
 		"n,,n=,r=ab\x7f",
 		"n,,n=,r=ab\x80",
@@ -413,20 +411,147 @@ TEST(scram_server_final_rejects_embedded_nul_and_small_output)
 TEST(scram_server_checks_channel_binding_against_gs2_header)
 {
 	struct scram_keys keys = rfc_keys(NULL);
-	struct scram_server y = { 0 }, authz = { 0 };
+	struct scram_server y = { 0 };
 
 	/* "y,," is "eSws": "biws" no longer matches, and with "eSws" the proof is merely wrong */
 	CHECK_INT(server_first_str(&y, &keys, "y,,n=,r=" RFC_CNONCE), SCRAM_OK);
 	CHECK_INT(server_final_str(&y, RFC_CLIENT_FINAL), SCRAM_MALFORMED);
 	CHECK_INT(server_final_str(&y, "c=eSws,r=" RFC_CNONCE RFC_SNONCE RFC_PROOF),
 		  SCRAM_BAD_PROOF);
-	/* an authzid is accepted and ignored, but must be echoed: "n,a=bob," is "bixhPWJvYiw=" */
-	CHECK_INT(server_first_str(&authz, &keys, "n,a=bob,n=,r=" RFC_CNONCE), SCRAM_OK);
-	CHECK_INT(server_final_str(&authz, RFC_CLIENT_FINAL), SCRAM_MALFORMED);
-	CHECK_INT(server_final_str(&authz, "c=bixhPWJvYiw=,r=" RFC_CNONCE RFC_SNONCE RFC_PROOF),
-		  SCRAM_BAD_PROOF);
 	auth_scram_server_reset(&y);
-	auth_scram_server_reset(&authz);
+}
+
+TEST(scram_server_refuses_an_authzid_as_postgres_does)
+{
+	static const char *const with_authzid[] = {
+		"n,a=bob,n=,r=" RFC_CNONCE,
+		"y,a=bob,n=,r=" RFC_CNONCE,
+		"n,a=,n=,r=abc",
+		"n,a=bob",
+		"n,a",
+	};
+	struct scram_keys keys = rfc_keys(NULL);
+
+	for (size_t i = 0; i < ARRAY_SIZE(with_authzid); i++) {
+		struct scram_server st = { 0 };
+
+		if (server_first_str(&st, &keys, with_authzid[i]) != SCRAM_AUTHZID)
+			harness_fail(__FILE__, __LINE__, with_authzid[i]);
+		CHECK(st.nonce == NULL);
+		auth_scram_server_reset(&st);
+	}
+	/* PostgreSQL looks at the flag first: a bad one is malformed, authzid or not */
+	{
+		struct scram_server st = { 0 };
+
+		CHECK_INT(server_first_str(&st, &keys, "x,a=bob,n=,r=abc"), SCRAM_MALFORMED);
+		CHECK_INT(server_first_str(&st, &keys, "p=tls-unique,a=bob,n=,r=abc"),
+			  SCRAM_MALFORMED);
+		auth_scram_server_reset(&st);
+	}
+}
+
+TEST(scram_split_derivation_gives_the_rfc7677_keys)
+{
+	uint8_t salted[SCRAM_KEY_LEN], ckey_split[SCRAM_KEY_LEN], ckey_whole[SCRAM_KEY_LEN];
+	struct scram_keys whole = rfc_keys(ckey_whole), split, parsed;
+
+	CHECK(auth_scram_salted_password(RFC_PASSWORD, rfc_salt, sizeof(rfc_salt), 4096, salted));
+	CHECK(auth_scram_keys_from_salted(salted, rfc_salt, sizeof(rfc_salt), 4096, &split,
+					  ckey_split));
+	CHECK(memcmp(&whole, &split, sizeof(split)) == 0);
+	CHECK(memcmp(ckey_whole, ckey_split, SCRAM_KEY_LEN) == 0);
+	/* the verifier computed independently (Python's hashlib) for the RFC's password */
+	CHECK(auth_scram_parse_verifier("SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$"
+					"WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:"
+					"wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=",
+					&parsed));
+	CHECK(memcmp(parsed.stored_key, split.stored_key, SCRAM_KEY_LEN) == 0);
+	CHECK(memcmp(parsed.server_key, split.server_key, SCRAM_KEY_LEN) == 0);
+	/* ClientKey is optional */
+	CHECK(auth_scram_keys_from_salted(salted, rfc_salt, sizeof(rfc_salt), 4096, &split, NULL));
+}
+
+TEST(scram_split_derivation_checks_its_parameters)
+{
+	uint8_t salted[SCRAM_KEY_LEN] = { 0 };
+	struct scram_keys keys;
+
+	CHECK(!auth_scram_salted_password("pw", rfc_salt, sizeof(rfc_salt), 0, salted));
+	CHECK(!auth_scram_salted_password("pw", rfc_salt, sizeof(rfc_salt),
+					  SCRAM_MAX_ITERATIONS + 1, salted));
+	CHECK(!auth_scram_salted_password("pw", rfc_salt, 0, 4096, salted));
+	CHECK(!auth_scram_salted_password("pw", NULL, 16, 4096, salted));
+	CHECK(!auth_scram_salted_password(NULL, rfc_salt, sizeof(rfc_salt), 4096, salted));
+	CHECK(!auth_scram_keys_from_salted(salted, rfc_salt, SCRAM_MAX_SALT_LEN + 1, 4096, &keys,
+					   NULL));
+	CHECK(!auth_scram_keys_from_salted(salted, rfc_salt, sizeof(rfc_salt), 0, &keys, NULL));
+}
+
+TEST(scram_client_in_two_steps_gives_the_rfc7677_messages)
+{
+	uint8_t salted[SCRAM_KEY_LEN], ckey[SCRAM_KEY_LEN];
+	struct scram_kdf_params p = { .salt_len = 0 };
+	struct scram_client cl = { 0 };
+	struct scram_keys keys;
+	char out[256];
+
+	rfc_client_start(&cl);
+	/* no proof and no signature before server-first */
+	CHECK_INT(auth_scram_client_proof(&cl, &keys, ckey, out, sizeof(out)), SCRAM_MALFORMED);
+	CHECK_INT(auth_scram_client_read_first(&cl, RFC_SERVER_FIRST, strlen(RFC_SERVER_FIRST), &p),
+		  SCRAM_OK);
+	CHECK_INT(p.iterations, 4096);
+	CHECK_INT(p.salt_len, sizeof(rfc_salt));
+	CHECK(memcmp(p.salt, rfc_salt, sizeof(rfc_salt)) == 0);
+	/* server-first is taken once */
+	CHECK_INT(auth_scram_client_read_first(&cl, RFC_SERVER_FIRST, strlen(RFC_SERVER_FIRST), &p),
+		  SCRAM_MALFORMED);
+	/* a SASLFinal before client-final was built cannot verify, whatever it holds */
+	CHECK_INT(
+	    auth_scram_client_verify(&cl, "v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", 46),
+	    SCRAM_MALFORMED);
+	CHECK(auth_scram_salted_password(RFC_PASSWORD, p.salt, p.salt_len, p.iterations, salted));
+	CHECK(auth_scram_keys_from_salted(salted, p.salt, p.salt_len, p.iterations, &keys, ckey));
+	CHECK_INT(auth_scram_client_proof(&cl, &keys, ckey, out, sizeof(out)), SCRAM_OK);
+	CHECK_STR(out, RFC_CLIENT_FINAL);
+	CHECK_INT(auth_scram_client_proof(&cl, &keys, ckey, out, sizeof(out)), SCRAM_MALFORMED);
+	CHECK_INT(auth_scram_client_verify(&cl, RFC_SERVER_FINAL, strlen(RFC_SERVER_FINAL)),
+		  SCRAM_OK);
+	auth_scram_client_reset(&cl);
+	CHECK(!cl.signature_ready);
+}
+
+TEST(scram_client_reads_any_iteration_count_the_caller_then_judges)
+{
+	static const struct {
+		const char *count;
+		enum scram_result res;
+		uint32_t iterations;
+	} cases[] = {
+		{ "4096", SCRAM_OK, 4096 },
+		{ "10000001", SCRAM_OK, 10000001 },
+		{ "20000000", SCRAM_OK, 20000000 },
+		{ "4294967295", SCRAM_OK, 4294967295u },
+		{ "4294967296", SCRAM_MALFORMED, 0 },
+		{ "99999999999999999999", SCRAM_MALFORMED, 0 },
+		{ "0", SCRAM_MALFORMED, 0 },
+		{ "-1", SCRAM_MALFORMED, 0 },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct scram_kdf_params p = { .iterations = 0 };
+		struct scram_client cl = { 0 };
+		char msg[256];
+
+		snprintf(msg, sizeof(msg), "r=%s%s,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=%s", RFC_CNONCE,
+			 RFC_SNONCE, cases[i].count);
+		rfc_client_start(&cl);
+		if (auth_scram_client_read_first(&cl, msg, strlen(msg), &p) != cases[i].res ||
+		    (cases[i].res == SCRAM_OK && p.iterations != cases[i].iterations))
+			harness_fail(__FILE__, __LINE__, cases[i].count);
+		auth_scram_client_reset(&cl);
+	}
 }
 
 TEST(scram_client_final_rejects_malformed_server_first)

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth_require.h"
+#include "auth_scram.h"
 #include "config.h"
 #include "harness.h"
 #include "log.h"
@@ -91,11 +93,11 @@ TEST(config_defaults_follow_pgbouncer)
 	config_unref(cfg);
 }
 
-TEST(config_key_table_has_the_101_keys_in_show_config_order)
+TEST(config_key_table_has_the_103_keys_in_show_config_order)
 {
 	size_t implemented = 0;
 
-	CHECK_INT(config_nkeys, 101);
+	CHECK_INT(config_nkeys, 103);
 	for (size_t i = 0; i + 1 < config_nkeys; i++) {
 		const char *a = config_keys[i].name, *b = config_keys[i + 1].name;
 		bool pool_exception = strcmp(a, "pool_mode") == 0;
@@ -104,7 +106,7 @@ TEST(config_key_table_has_the_101_keys_in_show_config_order)
 	}
 	for (size_t i = 0; i < config_nkeys; i++)
 		implemented += (config_keys[i].flags & CONFIG_IMPLEMENTED) != 0;
-	CHECK_INT(implemented, 62);
+	CHECK_INT(implemented, 64);
 	CHECK(config_find_key("service_name") == NULL);
 	CHECK(config_find_key("pool_mode")->flags & CONFIG_RELOAD);
 	CHECK(!(config_find_key("pkt_buf")->flags & CONFIG_RELOAD));
@@ -251,6 +253,52 @@ TEST(config_invalid_values_are_rejected_with_position)
 		    "t.ini:2: invalid value \"sessions\" for parameter pool_mode");
 	check_error("[weir]\nunix_socket_mode = 0778\n",
 		    "t.ini:2: invalid value \"0778\" for parameter unix_socket_mode");
+}
+
+TEST(config_server_auth_requirements_default_to_any_method_and_100000_iterations)
+{
+	char err[ERRLEN], buf[64];
+	struct config *cfg = load("", err);
+
+	CHECK(cfg != NULL);
+	if (!cfg)
+		return;
+	CHECK_STR(cfg->server_require_auth, "");
+	CHECK_INT(cfg->server_require_auth_allowed, AUTH_REQUIRE_ANY);
+	CHECK_INT(cfg->server_scram_max_iterations, 100000);
+	CHECK(config_find_key("server_require_auth")->flags & CONFIG_RELOAD);
+	CHECK(config_find_key("server_scram_max_iterations")->flags & CONFIG_RELOAD);
+	config_unref(cfg);
+	cfg = load("[weir]\nserver_require_auth = !password, !md5\n"
+		   "server_scram_max_iterations = 10000000\n",
+		   err);
+	CHECK(cfg != NULL);
+	if (!cfg)
+		return;
+	CHECK_INT(cfg->server_require_auth_allowed,
+		  (1u << AUTH_METHOD_NONE) | (1u << AUTH_METHOD_SCRAM));
+	CHECK_INT(cfg->server_scram_max_iterations, SCRAM_MAX_ITERATIONS);
+	format_key(cfg, "server_require_auth", buf, sizeof(buf));
+	CHECK_STR(buf, "!password, !md5");
+	config_unref(cfg);
+}
+
+TEST(config_server_auth_requirements_are_checked_at_their_line)
+{
+	check_error("[weir]\n\nserver_require_auth = password,!md5\n",
+		    "t.ini:3: invalid value \"password,!md5\" for parameter server_require_auth: "
+		    "negated and plain methods cannot be mixed");
+	check_error("[weir]\nserver_require_auth = gss\n",
+		    "t.ini:2: invalid value \"gss\" for parameter server_require_auth: unknown "
+		    "method \"gss\" (weir knows password, md5, scram-sha-256, none)");
+	check_error(
+	    "[weir]\nserver_scram_max_iterations = 10000001\n",
+	    "t.ini:2: invalid value \"10000001\" for parameter server_scram_max_iterations");
+	check_error("[weir]\nserver_scram_max_iterations = 0\n",
+		    "t.ini:2: invalid value \"0\" for parameter server_scram_max_iterations");
+	/* weir cannot derive more than SCRAM_MAX_ITERATIONS for its own verifiers either */
+	check_error("[weir]\nscram_iterations = 10000001\n",
+		    "t.ini:2: invalid value \"10000001\" for parameter scram_iterations");
 }
 
 TEST(config_max_packet_size_must_hold_a_packet_buffer)
