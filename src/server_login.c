@@ -38,6 +38,8 @@
 
 #define AUTH_MSG_MAX  1024
 #define LOGIN_MSG_MAX (1u << 20)
+/* What weir keeps of a server's ParameterStatus at login (PostgreSQL's own is ~500 bytes). */
+#define LOGIN_PARAMS_MAX (1u << 20)
 
 /* PostgreSQL's errors for a startup value it does not accept (22023 and its class, 42704). */
 static bool refuses_a_value(const char *sqlstate)
@@ -532,6 +534,10 @@ static void keep_param(struct server *server, const uint8_t *msg, uint32_t total
 {
 	const char *name, *value;
 
+	if (total > LOGIN_PARAMS_MAX - server->params_len) {
+		login_failed(server, "08P01", "the server sent more than 1 MB of ParameterStatus");
+		return;
+	}
 	server->params = xrealloc(server->params, server->params_len + total);
 	memcpy(server->params + server->params_len, msg, total);
 	server->params_len += total;

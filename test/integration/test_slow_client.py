@@ -17,8 +17,8 @@ USER, PASSWORD = "fake_user", "fake-pass-9"
 BIG = "x" * 200_000
 
 
-def config(fake):
-    return {"weir": {"pool_mode": "transaction", "tcp_socket_buffer": 4096},
+def config(fake, **keys):
+    return {"weir": {"pool_mode": "transaction", **keys},
             "databases": {"fake": f"host=127.0.0.1 port={fake.port} dbname=fake"}}
 
 
@@ -45,7 +45,7 @@ def slow_login(port, pause):
 def test_slow_reader_gets_the_whole_welcome_after_the_sasl_final(pg, weir):
     script = Script(auth="ok", parameters=DEFAULT_PARAMETERS + [("weir_big", BIG)])
     with FakePG(script) as fake:
-        inst = weir(config(fake), users={USER: PASSWORD})
+        inst = weir(config(fake, tcp_socket_buffer=4096), users={USER: PASSWORD})
         with PgWire(inst.port) as first:  # the pool's first login: its welcome is known
             assert wire_login(first, USER, PASSWORD, "fake").parameters["weir_big"] == BIG
         wire = slow_login(inst.port, pause=1.0)
@@ -55,3 +55,17 @@ def test_slow_reader_gets_the_whole_welcome_after_the_sasl_final(pg, weir):
             wire.close()
         assert result.parameters.get("weir_big") == BIG
         assert result.backend_key is not None
+
+
+def test_a_server_announcing_megabytes_of_parameters_is_refused(pg, weir):
+    """What weir keeps of a server's ParameterStatus at login is bounded (1 MB): a server
+    that sends more fails its login, and the pool's clients get the error."""
+    params = DEFAULT_PARAMETERS + [(f"weir_big_{i}", "y" * 500_000) for i in range(3)]
+    with FakePG(Script(auth="ok", parameters=params)) as fake:
+        inst = weir(config(fake), users={USER: PASSWORD})
+        with PgWire(inst.port) as wire:
+            with pytest.raises(Exception) as info:
+                wire_login(wire, USER, PASSWORD, "fake")
+        assert info.value.fields.get("C") == "08P01", info.value
+        assert "more than 1 MB of ParameterStatus" in info.value.fields.get("M"), info.value
+        assert inst.alive()
