@@ -191,3 +191,40 @@ def test_transaction_pooling_keeps_weirs_own_process_ids(pg, pooled):
                          autocommit=True) as conn:
         backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
         assert conn.info.backend_pid != backend
+
+
+# ---------------------------------------------------------------------------------------
+# the same seen from psql
+
+
+def psql(port, db, commands, env_extra):
+    import os
+    import subprocess
+    env = dict(os.environ, PGPASSWORD=PASSWORD_OF_USER, **env_extra)
+    args = [a for c in commands for a in ("-c", c)]
+    out = subprocess.run(["psql", "-X", "-A", "-t", "-q", "-h", "127.0.0.1", "-p", str(port),
+                          "-U", USER, "-d", db, *args],
+                         env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split("\n")
+
+
+PASSWORD_OF_USER = "scram-pass-1"
+PSQL_SCRIPT = ["SET DateStyle = 'ISO'", "SET TimeZone = 'UTC'", "RESET DateStyle",
+               "SHOW DateStyle", "RESET ALL", "SHOW TimeZone", "\\encoding"]
+
+
+@pytest.mark.parametrize("mode", ["session", "transaction"])
+def test_psql_sees_what_a_direct_connection_sees(pg, pooled, mode):
+    """PGDATESTYLE, PGTZ and PGCLIENTENCODING go into psql's startup packet: RESET comes
+    back to them (session pooling), and \\encoding shows what PostgreSQL reported."""
+    assert pg.passwords[USER] == PASSWORD_OF_USER
+    inst, db = pooled(mode, pool=1)
+    env = {"PGDATESTYLE": "Postgres, DMY", "PGTZ": "Asia/Tokyo", "PGCLIENTENCODING": "utf8"}
+    psql(inst.port, db, ["SELECT 1"], {})  # the pool's one server logs in without them
+    expected = psql(pg.port, db, PSQL_SCRIPT, env)
+    got = psql(inst.port, db, PSQL_SCRIPT, env)
+    if mode == "session":
+        assert got == expected
+    else:  # RESET goes to the server's login values in transaction pooling
+        assert got[-2:] == expected[-2:] == ["UTF8", ""]
