@@ -65,7 +65,6 @@ struct pool {
 	struct login_failure failure;	   /* of the last regular server login */
 	struct login_failure repl_failure; /* of the last replication server login */
 	int mode;	      /* enum pool_mode in effect: [users] > [databases] > global */
-	usec_t reserve_since; /* when a waiting client first qualified for the reserve */
 
 	struct client_limits limits; /* client timeouts in effect, from the config (deadline.c) */
 };

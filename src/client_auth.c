@@ -220,8 +220,8 @@ static void on_password(struct client *client, const uint8_t *body, uint32_t len
 
 	wire_reader_init(&r, body, len);
 	password = wire_get_cstring(&r);
-	if (!wire_reader_ok(&r)) {
-		client_close(client, "08P01", "invalid password packet");
+	if (!wire_reader_ok(&r) || wire_remaining(&r) != 0) { /* PostgreSQL's words for both */
+		client_close(client, "08P01", "invalid password packet size");
 		return;
 	}
 	if (!client->login->secret)

@@ -1,4 +1,10 @@
 /* SPDX-License-Identifier: ISC */
+/*
+ * Random bytes for nonces, salts and cancel keys, drawn from OpenSSL's generator in blocks
+ * of RANDOM_POOL_SIZE and handed out piece by piece, so a login costs no RAND_bytes() call
+ * of its own. Bytes handed out are wiped from the pool. Entry points: random_pool_init,
+ * random_pool_take.
+ */
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <string.h>

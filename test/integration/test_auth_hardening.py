@@ -539,6 +539,25 @@ def test_client_first_with_an_authzid_is_refused_with_08P01(pg, weir, user):
     assert_still_serving(inst)
 
 
+@pytest.mark.parametrize("payload", [b"secret\0extra", b"no terminator"],
+                         ids=["trailing_bytes", "no_nul"])
+@pytest.mark.parametrize("auth_type", ["plain", "md5"])
+def test_password_message_of_the_wrong_size_is_refused_with_08P01(pg, weir, payload, auth_type):
+    """A PasswordMessage is one NUL-terminated string: PostgreSQL refuses anything else
+    with 08P01 "invalid password packet size", and so does weir."""
+    inst = weir({"weir": {"auth_type": auth_type}})
+    with PgWire(inst.port) as wire:
+        wire.send(startup_message({"user": "plain_user", "database": "app"}))
+        kind, _ = wire.read_message()
+        assert kind == b"R", kind
+        wire.send(message(b"p", payload))
+        fields = read_error_or_close(wire)
+    assert fields is not None, "weir closed without an error"
+    assert fields.get("C") == "08P01", fields
+    assert fields.get("M") == "invalid password packet size", fields
+    assert_still_serving(inst)
+
+
 def test_sasl_initial_response_exactly_as_declared_still_logs_in(pg, weir):
     """The control case: the same hand-made messages, well formed, log in."""
     inst = weir()
