@@ -64,7 +64,7 @@ struct pool {
 	bool welcome_stale; /* from a changed definition: new clients wait for a new one */
 	struct login_failure failure;	   /* of the last regular server login */
 	struct login_failure repl_failure; /* of the last replication server login */
-	int mode;	      /* enum pool_mode in effect: [users] > [databases] > global */
+	int mode; /* enum pool_mode in effect: [users] > [databases] > global */
 
 	struct client_limits limits; /* client timeouts in effect, from the config (deadline.c) */
 };
