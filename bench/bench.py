@@ -465,7 +465,7 @@ logfile = {log}
 pidfile = {self.run_dir}/{name}.pid
 auth_type = md5
 auth_file = {self.run_dir}/userlist.txt
-pool_mode = transaction
+pool_mode = {self.opts.pool_mode}
 default_pool_size = {POOL_SIZE}
 max_client_conn = 20000
 server_check_query = select 1
@@ -902,6 +902,10 @@ def main():
     ap.add_argument("--only", help="comma-separated scenario names, prefixes or globs "
                     "(select-simple, churn, 'select-*-c500', idle)")
     ap.add_argument("--weir-bin", help="use this weir binary instead of building build-bench/weir")
+    ap.add_argument("--pool-mode", default="transaction",
+                    choices=["transaction", "session", "statement"],
+                    help="pool_mode of both poolers (default transaction; the tables in "
+                         "doc/benchmarks.md are transaction pooling)")
     ap.add_argument("--noise", action="store_true",
                     help="PgBouncer against a second PgBouncer (the noise floor), no weir")
     ap.add_argument("--repeats", type=int, help="repeats of each run (default 3, quick 1)")
@@ -982,7 +986,8 @@ def main():
                      weir_bin=None if opts.noise else str(Path(opts.weir_bin).resolve()),
                      pgbouncer_version=bench.pgbouncer_version,
                      pgbouncer_prepared=bench.pgbouncer_prepared,
-                     candidate=cand, reference=ref, pool_size=POOL_SIZE),
+                     candidate=cand, reference=ref, pool_size=POOL_SIZE,
+                     pool_mode=opts.pool_mode),
         "scenarios": results,
         "errors": bench.errors,
         "pooler_log_problems": log_problems,

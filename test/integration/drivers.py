@@ -479,6 +479,23 @@ def tx_config(pg, dbname, pool_size, mode="transaction", weir_extra=None, db_ext
     return {"weir": weir_keys, "databases": {dbname: entry}}
 
 
+def start_tx_weir(pg, weir, pool, prefix, **weir_extra):
+    """A new database named prefix_<random> and a weir in transaction pooling in front of
+    it (tx_config); returns (database, weir instance)."""
+    db = pg.create_database(prefix)
+    return db, weir(tx_config(pg, db, pool, weir_extra=weir_extra))
+
+
+QUEUED_NOTICE = "No server connection available in postgres backend, client being queued"
+
+
+def assert_pooler_fatal(fields, reason):
+    """weir's own FATAL for a timeout or limit: SQLSTATE 08P01 with the reason as text."""
+    assert fields.get("M") == reason, fields
+    assert fields.get("S") == "FATAL", fields
+    assert fields.get("C") == "08P01", fields
+
+
 def activity(pg, user, dbname, where="TRUE"):
     """Rows (pid, state, query) of the role's client backends in dbname; `where` is SQL
     (no % signs: the query has parameters)."""

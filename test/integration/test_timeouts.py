@@ -13,26 +13,15 @@ import time
 import pytest
 
 from conftest import parse_error_fields, query_message
-from drivers import (clients, read_fatal_then_close, read_reply, simple,  # noqa: F401
+from drivers import (QUEUED_NOTICE, assert_pooler_fatal, start_tx_weir as start,
+                     clients, read_fatal_then_close, read_reply, simple,  # noqa: F401
                      tx_config, wait_for_log, wire_connect)
 
 USER = "scram_user"
-QUEUED_NOTICE = "No server connection available in postgres backend, client being queued"
-
-
-def start(pg, weir, pool, prefix, **weir_extra):
-    db = pg.create_database(prefix)
-    return db, weir(tx_config(pg, db, pool, weir_extra=weir_extra))
 
 
 def wire(inst, db, clients):
     return clients.add(wire_connect(inst, USER, database=db))
-
-
-def assert_pooler_fatal(fields, reason):
-    assert fields.get("M") == reason, fields
-    assert fields.get("S") == "FATAL", fields
-    assert fields.get("C") == "08P01", fields
 
 
 def backend_pid(w):

@@ -14,30 +14,19 @@ import psycopg
 import pytest
 
 from conftest import parse_error_fields, query_message, wait_until
-from drivers import (Background, activity, call_with_deadline, clients,  # noqa: F401
+from drivers import (QUEUED_NOTICE, assert_pooler_fatal, start_tx_weir as start,
+                     Background, activity, call_with_deadline, clients,  # noqa: F401
                      cut_psycopg, read_fatal_then_close, read_reply, simple,
                      sleeping_backends, tx_config, wait_for_log, wait_for_sleeping,
                      wire_connect)
 
 USER = "scram_user"
 OP = 20
-QUEUED_NOTICE = "No server connection available in postgres backend, client being queued"
 CANCELED = "canceling statement due to user request"
-
-
-def start(pg, weir, pool, prefix, **weir_extra):
-    db = pg.create_database(prefix)
-    return db, weir(tx_config(pg, db, pool, weir_extra=weir_extra))
 
 
 def wire(inst, db, clients):
     return clients.add(wire_connect(inst, USER, database=db))
-
-
-def assert_pooler_fatal(fields, reason):
-    assert fields.get("M") == reason, fields
-    assert fields.get("S") == "FATAL", fields
-    assert fields.get("C") == "08P01", fields
 
 
 def hold_server(w):
