@@ -396,12 +396,44 @@ void client_login_resume(struct client *client)
 		login_typed(client);
 }
 
+/*
+ * In transaction and statement pooling the pool's welcome serves when weir knows how
+ * PostgreSQL reports every value the client asked for. Otherwise, and in session pooling,
+ * the client is linked to a server first and told what that server reports
+ * (client_finish_login), with its backend's process id in session pooling; but only if
+ * that does not mean waiting for a server in use: then the pool's welcome serves, and the
+ * link comes with the first request (doc/pooling.md).
+ */
+static void finish_login(struct client *client, struct pool *pool)
+{
+	bool welcome = pool->welcome && !pool->welcome_stale;
+
+	if (welcome && pool->mode != POOL_MODE_SESSION && client_use_reported_forms(client, true)) {
+		client_welcome(client);
+		return;
+	}
+	if (welcome && !pool_can_serve_login(pool, client)) {
+		(void)client_use_reported_forms(client, false);
+		client_welcome(client);
+		return;
+	}
+	client->phase = LOGIN_LINK;
+	/*
+	 * As PostgreSQL does, AuthenticationOk first and the rest once the session is set up:
+	 * a NOTICE that the client is queued is then legal while it waits (libpq refuses one
+	 * before AuthenticationOk).
+	 */
+	if (!send_auth_ok(client))
+		return;
+	if (!pool_request_server(pool, client))
+		log_debug("client could not get a server to finish its login");
+}
+
 void client_login_authenticated(struct client *client)
 {
 	struct registry *reg = client->conn.worker->reg;
 	struct database *db = registry_database(reg, client->db_name);
 	struct pool *pool;
-	bool welcome;
 
 	if (!db) {
 		client_close(client, "3D000", "no such database: %s", client->db_name);
@@ -432,32 +464,5 @@ void client_login_authenticated(struct client *client)
 			log_debug("replication client could not get a server");
 		return;
 	}
-	/*
-	 * In transaction and statement pooling the pool's welcome serves when weir knows how
-	 * PostgreSQL reports every value the client asked for. Otherwise, and in session
-	 * pooling, the client is linked to a server first and told what that server reports
-	 * (client_finish_login), with its backend's process id in session pooling; but only
-	 * if that does not mean waiting for a server in use: then the pool's welcome serves,
-	 * and the link comes with the first request (doc/pooling.md).
-	 */
-	welcome = pool->welcome && !pool->welcome_stale;
-	if (welcome && pool->mode != POOL_MODE_SESSION && client_use_reported_forms(client, true)) {
-		client_welcome(client);
-		return;
-	}
-	if (welcome && !pool_can_serve_login(pool, client)) {
-		(void)client_use_reported_forms(client, false);
-		client_welcome(client);
-		return;
-	}
-	client->phase = LOGIN_LINK;
-	/*
-	 * As PostgreSQL does, AuthenticationOk first and the rest once the session is set up:
-	 * a NOTICE that the client is queued is then legal while it waits (libpq refuses one
-	 * before AuthenticationOk).
-	 */
-	if (!send_auth_ok(client))
-		return;
-	if (!pool_request_server(pool, client))
-		log_debug("client could not get a server to finish its login");
+	finish_login(client, pool);
 }
