@@ -31,6 +31,9 @@ int params_index(const struct param_names *pn, const char *name);
 void params_set(struct param_values *pv, int idx, const char *value);
 /* Sets a value in *pvp, allocating the set on first use (most clients never need one). */
 void params_set_lazy(struct param_values **pvp, int idx, const char *value);
+/* Whether two values (NULL = not set) are the same: both unset, or equal strings. */
+bool params_same_value(const char *a, const char *b);
+
 /* A value of a set that may not exist yet. */
 const char *params_get(const struct param_values *pv, int idx);
 /* Clears and frees a lazily allocated set. */

@@ -32,9 +32,12 @@ bool client_use_reported_forms(struct client *client, bool welcome)
 		const char *v = params_get(client->params, (int)i);
 		const char *rep = v ? params_cache_get(&reg->canon, (int)i, v) : NULL;
 
-		if (rep && strcmp(rep, v) != 0)
-			params_set(client->params, (int)i, rep);
-		if (!v || rep || !welcome)
+		if (rep) { /* known: the reported form replaces (and frees) what was sent */
+			if (strcmp(rep, v) != 0)
+				params_set(client->params, (int)i, rep);
+			continue;
+		}
+		if (!v || !welcome)
 			continue;
 		/* Known if it is the welcome's own value, or a name the servers do not report. */
 		if (!pool->welcome || pool->welcome_stale ||

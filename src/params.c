@@ -83,6 +83,11 @@ void params_set_lazy(struct param_values **pvp, int idx, const char *value)
 	params_set(*pvp, idx, value);
 }
 
+bool params_same_value(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
 const char *params_get(const struct param_values *pv, int idx)
 {
 	return pv && idx >= 0 && idx < PARAMS_MAX ? pv->v[idx] : NULL;

@@ -180,14 +180,10 @@ void pool_note_login(struct pool *pool, const struct server *server)
 	pool->welcome = xmalloc(server->params_len ? server->params_len : 1);
 	memcpy(pool->welcome, server->params, server->params_len);
 	pool->welcome_len = server->params_len;
-	for (unsigned i = 0; i < pn->count; i++) {
-		const char *want = server_login_value(pool, NULL, (int)i),
-			   *have = server->login.v[i];
-
-		/* A value the login asked for says nothing about the default. */
-		if ((!want && !have) || (want && have && strcmp(want, have) == 0))
+	/* A value the login asked for of its own says nothing about the default. */
+	for (unsigned i = 0; i < pn->count; i++)
+		if (params_same_value(server_login_value(pool, NULL, (int)i), server->login.v[i]))
 			params_set(&pool->defaults, (int)i, server->params_now.v[i]);
-	}
 }
 
 static void note_failure(struct login_failure *f, const char *sqlstate, const char *message)

@@ -168,22 +168,18 @@ static void create_forced_pools(struct registry *reg)
 	}
 }
 
-static bool same_str(const char *a, const char *b)
-{
-	return (!a && !b) || (a && b && strcmp(a, b) == 0);
-}
-
 /* Whether servers made from old are no longer what new describes. */
 static bool db_def_changed(const struct db_def *old, const struct db_def *new)
 {
-	return !old || !new || !same_str(old->host, new->host) || old->port != new->port ||
-	       !same_str(old->dbname, new->dbname) || !same_str(old->user, new->user) ||
-	       !same_str(old->password, new->password) ||
-	       !same_str(old->connect_query, new->connect_query) ||
-	       !same_str(old->client_encoding, new->client_encoding) ||
-	       !same_str(old->datestyle, new->datestyle) ||
-	       !same_str(old->timezone, new->timezone) ||
-	       !same_str(old->application_name, new->application_name);
+	return !old || !new || !params_same_value(old->host, new->host) || old->port != new->port ||
+	       !params_same_value(old->dbname, new->dbname) ||
+	       !params_same_value(old->user, new->user) ||
+	       !params_same_value(old->password, new->password) ||
+	       !params_same_value(old->connect_query, new->connect_query) ||
+	       !params_same_value(old->client_encoding, new->client_encoding) ||
+	       !params_same_value(old->datestyle, new->datestyle) ||
+	       !params_same_value(old->timezone, new->timezone) ||
+	       !params_same_value(old->application_name, new->application_name);
 }
 
 /* Servers of a changed database are closed when next released (or idle). */

@@ -313,13 +313,10 @@ static const struct pend_hooks pending_hooks = {
 
 bool server_login_matches(const struct server *server, const struct client *client)
 {
-	for (unsigned i = 0; i < server->conn.worker->reg->tracked.count; i++) {
-		const char *want = server_login_value(server->pool, client, (int)i);
-		const char *have = server->login.v[i];
-
-		if ((want || have) && (!want || !have || strcmp(want, have) != 0))
+	for (unsigned i = 0; i < server->conn.worker->reg->tracked.count; i++)
+		if (!params_same_value(server_login_value(server->pool, client, (int)i),
+				       server->login.v[i]))
 			return false;
-	}
 	return true;
 }
 
