@@ -182,6 +182,10 @@ struct config {
 	char *admin_users;
 	char *stats_users;
 
+	/* the Prometheus endpoint (weir's own; off while metrics_port is 0) */
+	char *metrics_listen_addr;
+	int metrics_port;
+
 	/* connection sanity checks, timeouts */
 	char *server_reset_query;
 	bool server_reset_query_always;

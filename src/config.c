@@ -115,7 +115,7 @@ const char *syslog_facility_name(enum syslog_facility f)
 
 /* SHOW CONFIG order: alphabetical, except that pool_mode precedes pool_idle_timeout. */
 const struct config_key config_keys[] = {
-	K_STR(admin_users, "", RL),
+	K_STR(admin_users, "", RL | IM),
 	K_BOOL(application_name_add_host, "0", RL),
 	K_STR(auth_dbname, "", RL),
 	K_STR(auth_file, "", RL | IM),
@@ -153,7 +153,7 @@ const struct config_key config_keys[] = {
 	K_BOOL(log_connections, "1", RL | IM),
 	K_BOOL(log_disconnections, "1", RL | IM),
 	K_BOOL(log_pooler_errors, "1", RL | IM),
-	K_BOOL(log_stats, "1", RL),
+	K_BOOL(log_stats, "1", RL | IM),
 	K_STR(logfile, "", RL | IM),
 	K_STR(login_notify_message, "", RL),
 	K_INT(max_client_conn, "100", RL | IM, 0, INT_MAX),
@@ -164,6 +164,8 @@ const struct config_key config_keys[] = {
 	K_INT(max_prepared_statements, "200", RL | IM, 0, INT_MAX),
 	K_INT(max_user_client_connections, "0", RL, 0, INT_MAX),
 	K_INT(max_user_connections, "0", RL | IM, 0, INT_MAX),
+	K_STR(metrics_listen_addr, "127.0.0.1", IM),
+	K_INT(metrics_port, "0", IM, 0, 65535),
 	K_INT(min_pool_size, "0", RL | IM, 0, INT_MAX),
 	K_INT(peer_id, "0", RL, 0, 16383),
 	K_STR(pidfile, "", IM),
@@ -198,8 +200,8 @@ const struct config_key config_keys[] = {
 	K_STR(server_tls_protocols, "secure", RL),
 	K_ENUM(server_tls_sslmode, "prefer", RL, sslmode_names),
 	K_BOOL(so_reuseport, "0", IM),
-	K_INT(stats_period, "60", RL, 1, INT_MAX),
-	K_STR(stats_users, "", RL),
+	K_INT(stats_period, "60", RL | IM, 1, INT_MAX),
+	K_STR(stats_users, "", RL | IM),
 	K_TIME(suspend_timeout, "10", RL),
 	K_BOOL(syslog, "0", RL | IM),
 	K_ENUM(syslog_facility, "daemon", RL | IM, facility_names),

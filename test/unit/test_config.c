@@ -93,11 +93,11 @@ TEST(config_defaults_follow_pgbouncer)
 	config_unref(cfg);
 }
 
-TEST(config_key_table_has_the_103_keys_in_show_config_order)
+TEST(config_key_table_has_the_105_keys_in_show_config_order)
 {
 	size_t implemented = 0;
 
-	CHECK_INT(config_nkeys, 103);
+	CHECK_INT(config_nkeys, 105);
 	for (size_t i = 0; i + 1 < config_nkeys; i++) {
 		const char *a = config_keys[i].name, *b = config_keys[i + 1].name;
 		bool pool_exception = strcmp(a, "pool_mode") == 0;
@@ -106,7 +106,7 @@ TEST(config_key_table_has_the_103_keys_in_show_config_order)
 	}
 	for (size_t i = 0; i < config_nkeys; i++)
 		implemented += (config_keys[i].flags & CONFIG_IMPLEMENTED) != 0;
-	CHECK_INT(implemented, 64);
+	CHECK_INT(implemented, 70);
 	CHECK(config_find_key("service_name") == NULL);
 	CHECK(config_find_key("pool_mode")->flags & CONFIG_RELOAD);
 	CHECK(!(config_find_key("pkt_buf")->flags & CONFIG_RELOAD));
