@@ -110,7 +110,7 @@ TEST(config_key_table_has_the_105_keys_in_show_config_order)
 	CHECK(config_find_key("service_name") == NULL);
 	CHECK(config_find_key("pool_mode")->flags & CONFIG_RELOAD);
 	CHECK(!(config_find_key("pkt_buf")->flags & CONFIG_RELOAD));
-	CHECK(!(config_find_key("admin_users")->flags & CONFIG_IMPLEMENTED));
+	CHECK(!(config_find_key("auth_hba_file")->flags & CONFIG_IMPLEMENTED));
 	CHECK(config_find_key("verbose")->default_value == NULL);
 }
 
@@ -347,14 +347,14 @@ TEST(config_unimplemented_key_warns_once_and_still_loads)
 	unlink(logpath);
 	to_file.logfile = logpath;
 	CHECK(log_configure(&to_file));
-	cfg = load("[weir]\nadmin_users = alice\nadmin_users = bob\nstats_period = 30\n", err);
+	cfg = load("[weir]\nauth_hba_file = alice\nauth_hba_file = bob\nsbuf_loopcnt = 30\n", err);
 	CHECK(log_configure(&quiet));
 	CHECK(cfg != NULL);
 	if (cfg)
-		CHECK_STR(cfg->admin_users, "bob");
+		CHECK_STR(cfg->auth_hba_file, "bob");
 	CHECK_INT(count_in_file(logpath, "is not implemented yet"), 2);
 	CHECK_INT(count_in_file(logpath,
-				"t.ini:2: parameter \"admin_users\" is not implemented yet, "
+				"t.ini:2: parameter \"auth_hba_file\" is not implemented yet, "
 				"its value is ignored"),
 		  1);
 	config_unref(cfg);
