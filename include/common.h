@@ -23,6 +23,9 @@ typedef uint64_t usec_t;
 #define NORETURN	 __attribute__((noreturn))
 #define UNLIKELY(x)	 __builtin_expect(!!(x), 0)
 
+/* Event loops a process may run (workers). */
+#define WEIR_MAX_WORKERS 16
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))

@@ -20,6 +20,8 @@ struct client;
 struct server;
 struct worker;
 struct registry;
+struct pool_stats;
+struct pool_period;
 
 enum client_state {
 	CL_LOGIN,	 /* on worker.login_clients: startup and authentication */
@@ -67,6 +69,10 @@ struct pool {
 	int mode; /* enum pool_mode in effect: [users] > [databases] > global */
 
 	struct client_limits limits; /* client timeouts in effect, from the config (deadline.c) */
+
+	/* stats.c: each worker's own figures (allocated by it on first use), and the periods */
+	struct pool_stats *wstats[WEIR_MAX_WORKERS];
+	struct pool_period *period;
 };
 
 struct pool *pool_create(struct registry *reg, struct database *db, struct user *user);

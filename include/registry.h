@@ -19,6 +19,7 @@ struct user_def;
 struct auth_file;
 struct pool;
 struct ps_registry;
+struct worker;
 
 struct database {
 	struct list_node node;	  /* on registry.databases */
@@ -61,6 +62,10 @@ struct registry {
 	struct cancel_table cancels; /* clients by cancel key */
 	struct ps_registry *ps;	     /* owned: distinct prepared statements */
 	char *conffile;		     /* owned: path for reload */
+	struct worker *workers[WEIR_MAX_WORKERS]; /* borrowed: each registers at creation */
+	unsigned nworkers;
+	uint32_t last_conn_id; /* atomic: connection ids are unique in the process */
+	usec_t started; /* wall clock: start of the process */
 };
 
 struct registry *registry_create(struct config *cfg, struct auth_file *auth, const char *conffile);

@@ -40,7 +40,7 @@ struct worker {
 	struct list_head cancels;   /* owned: cancel requests in flight (cancel.c) */
 	struct event *janitor;	    /* owned */
 	unsigned nclients;	    /* client connections, for max_client_conn */
-	uint32_t next_id;
+	unsigned index; /* in registry.workers: its slot in per-worker arrays (stats) */
 	uint8_t *scratch; /* owned: room to build rewritten messages */
 	size_t scratch_cap;
 	bool stopping;
@@ -60,5 +60,5 @@ void worker_stop(struct worker *w);
 /* A buffer of at least size bytes, valid until the next call. */
 uint8_t *worker_scratch(struct worker *w, size_t size);
 
-/* Next connection id (shared by clients and servers, as SHOW's id column). */
+/* Next connection id: one counter for clients and servers of every worker (SHOW's id). */
 uint32_t worker_next_id(struct worker *w);

@@ -24,6 +24,7 @@ struct registry *registry_create(struct config *cfg, struct auth_file *auth, con
 	reg->cfg = cfg;
 	reg->auth = auth;
 	reg->conffile = xstrdup(conffile);
+	reg->started = wall_usec();
 	if (RAND_bytes(reg->mock_secret, sizeof(reg->mock_secret)) != 1)
 		die("cannot draw random bytes");
 	random_pool_init(&reg->random);

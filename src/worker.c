@@ -34,6 +34,10 @@ struct worker *worker_create(struct registry *reg, struct kdf_pool *kdf)
 	if (!w->base)
 		die("cannot create the event loop");
 	w->reg = reg;
+	if (reg->nworkers == WEIR_MAX_WORKERS)
+		die("too many workers");
+	w->index = reg->nworkers;
+	reg->workers[reg->nworkers++] = w;
 	iobuf_pool_init(&w->bufs, (uint32_t)reg->cfg->pkt_buf);
 	w->dns = dns_create(w->base);
 	if (!w->dns)
@@ -100,7 +104,7 @@ uint8_t *worker_scratch(struct worker *w, size_t size)
 
 uint32_t worker_next_id(struct worker *w)
 {
-	return ++w->next_id;
+	return __atomic_add_fetch(&w->reg->last_conn_id, 1, __ATOMIC_RELAXED);
 }
 
 static void close_clients(struct list_head *list)
