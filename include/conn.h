@@ -85,8 +85,8 @@ struct conn {
 	uint8_t family;	       /* AF_INET, AF_INET6, or AF_UNIX */
 	uint16_t port;
 	usec_t connect_time; /* wall clock */
-	uint64_t bytes_in;
-	uint64_t bytes_out;
+	uint64_t bytes_in;  /* received since last counted in the statistics */
+	uint64_t bytes_out; /* sent since last counted */
 };
 
 void conn_init(struct conn *c, struct worker *w, enum conn_kind kind, const struct conn_ops *ops,

@@ -65,7 +65,8 @@ struct registry {
 	struct worker *workers[WEIR_MAX_WORKERS]; /* borrowed: each registers at creation */
 	unsigned nworkers;
 	uint32_t last_conn_id; /* atomic: connection ids are unique in the process */
-	usec_t started; /* wall clock: start of the process */
+	usec_t started;		   /* wall clock: start of the process */
+	usec_t stats_period_start; /* monotonic: of the current stats_period (stats.c) */
 };
 
 struct registry *registry_create(struct config *cfg, struct auth_file *auth, const char *conffile);

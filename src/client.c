@@ -23,6 +23,7 @@
 #include "relay.h"
 #include "server.h"
 #include "sock.h"
+#include "stats.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -262,6 +263,7 @@ static void forget_counts(struct client *client)
 
 	w->nclients--;
 	if (client->pool) {
+		stats_bytes(w, client->pool, client->conn.bytes_in, client->conn.bytes_out);
 		client->pool->db->client_count--;
 		client->pool->user->client_count--;
 	}

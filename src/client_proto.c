@@ -21,6 +21,7 @@
 #include "registry.h"
 #include "server.h"
 #include "sqlcmd.h"
+#include "stats.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -115,6 +116,7 @@ static bool send_parse(struct client *client, struct server *server, struct ps_s
 	if (!ok)
 		return false;
 	client_note_sent(client, 'P');
+	stats_of(client->conn.worker, client->pool)->c.server_parse_count++;
 	ps_stmt_ref(stmt);
 	pend_push(&server->pending, 'P', action, stmt);
 	if (!server->ps)
@@ -280,6 +282,7 @@ static enum relay_action on_parse(struct client *client, const uint8_t *msg, uin
 	if (ps_client_find(client->ps, p.name))
 		return fail_request(client, "42P05", "prepared statement \"%s\" already exists",
 				    p.name);
+	stats_of(client->conn.worker, client->pool)->c.client_parse_count++;
 	stmt = ps_intern(registry_ps(client), &p);
 	if (!client->ps)
 		client->ps = ps_client_map_create(registry_ps(client));
@@ -320,6 +323,7 @@ static enum relay_action on_bind(struct client *client, const uint8_t *msg, uint
 	if (!stmt)
 		return fail_request(client, "26000", "prepared statement \"%s\" does not exist",
 				    name);
+	stats_of(client->conn.worker, client->pool)->c.bind_count++;
 	if (!ensure_prepared(client, server, stmt))
 		return RELAY_STOP;
 	wire_builder_init(&b, worker_scratch(client->conn.worker, cap), cap);

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "pool.h"
 #include "registry.h"
+#include "stats.h"
 #include "server.h"
 #include "wire.h"
 #include "worker.h"
@@ -127,6 +128,8 @@ static bool send_welcome(struct client *client, const uint8_t *params, uint32_t 
 	}
 	client->phase = LOGIN_DONE;
 	client->last_request = now_usec();
+	stats_client_login(client->conn.worker, client->pool,
+			   usec_since(client->login_start, client->last_request));
 	log_login(client);
 	return true;
 }

@@ -21,6 +21,7 @@
 #include "pool_sched.h"
 #include "registry.h"
 #include "server.h"
+#include "stats.h"
 #include "worker.h"
 
 #define JANITOR_PERIOD_USEC 200000
@@ -187,6 +188,21 @@ static void check_shutdown(struct worker *w)
 	}
 }
 
+/* The first worker closes the statistics period of the whole process every stats_period. */
+static void end_stats_period(struct registry *reg, usec_t now)
+{
+	usec_t period = (usec_t)reg->cfg->stats_period * USEC_PER_SEC;
+
+	if (!reg->stats_period_start) {
+		reg->stats_period_start = now;
+		return;
+	}
+	if (!usec_passed(reg->stats_period_start, period, now))
+		return;
+	stats_rotate(reg, (double)usec_since(reg->stats_period_start, now) / USEC_PER_SEC);
+	reg->stats_period_start = now;
+}
+
 void janitor_run(struct worker *w)
 {
 	const struct config *cfg = w->reg->cfg;
@@ -204,6 +220,8 @@ void janitor_run(struct worker *w)
 		fill_min_pool(pool, w);
 	}
 	check_shutdown(w);
+	if (w->index == 0)
+		end_stats_period(w->reg, now);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)

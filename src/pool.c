@@ -11,6 +11,7 @@
 #include "config.h"
 #include "log.h"
 #include "pool.h"
+#include "stats.h"
 #include "registry.h"
 #include "server.h"
 #include "wire.h"
@@ -48,6 +49,7 @@ void pool_free(struct pool *pool)
 	free(pool->failure.message);
 	free(pool->repl_failure.message);
 	params_clear(&pool->defaults);
+	stats_forget_pool(pool);
 	free(pool);
 }
 

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "pool.h"
 #include "pool_sched.h"
+#include "stats.h"
 #include "registry.h"
 #include "server.h"
 #include "worker.h"
@@ -146,6 +147,8 @@ bool pool_launch(struct pool *pool, struct worker *w, bool reserve)
 
 static void link_pair(struct client *client, struct server *server)
 {
+	stats_client_linked(client->conn.worker, client->pool,
+			    usec_since(client->request_time, now_usec()));
 	server_set_state(server, SV_ACTIVE);
 	client_set_state(client, CL_ACTIVE);
 	client_link(client, server);

@@ -32,6 +32,7 @@
 #include "registry.h"
 #include "relay.h"
 #include "server.h"
+#include "stats.h"
 #include "sock.h"
 #include "wire.h"
 #include "worker.h"
@@ -596,6 +597,7 @@ static void login_done(struct server *server, char status)
 		return;
 	}
 	pool_login_succeeded(pool);
+	stats_server_login(server->conn.worker, pool, usec_since(server->login_start, now_usec()));
 	conn_tag(&server->conn, tag, sizeof(tag));
 	log_msg(LOG_LVL_LOG, tag, "new connection to server");
 	if ((opened_for = server->opened_for))

@@ -18,6 +18,7 @@
 #include "registry.h"
 #include "relay.h"
 #include "server.h"
+#include "stats.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -114,19 +115,39 @@ static bool releasable(const struct server *server)
 	       !relay_mid_message(&server->client->conn);
 }
 
+/*
+ * A request of the linked client is answered: one query, and one transaction when the
+ * server is idle again (an autocommit statement is both), as PgBouncer counts them. The
+ * client's bytes so far are counted with it. weir's own SETs are not the client's queries.
+ */
+static void count_request(struct server *server, char status, usec_t now)
+{
+	struct client *client = server->client;
+	struct conn *c = &client->conn;
+
+	stats_request_done(c->worker, server->pool, usec_since(server->request_start, now),
+			   status == 'I', usec_since(server->xact_start, now));
+	server->request_start = now; /* the next pipelined request's time starts here */
+	stats_bytes(c->worker, server->pool, c->bytes_in, c->bytes_out);
+	c->bytes_in = c->bytes_out = 0;
+}
+
 /* ReadyForQuery: false when the server was closed (statement mode, fast close). */
 static bool on_ready(struct server *server, char status)
 {
 	const struct config *cfg = server->conn.worker->reg->cfg;
 	int mode = server->owner ? POOL_MODE_SESSION : server->pool->mode;
+	usec_t now = now_usec();
 
+	if (server->client && !server->owner && !server->setting_params)
+		count_request(server, status, now);
 	server->tx_status = status;
 	if (server->expect_rfq)
 		server->expect_rfq--;
 	server->ready = server->expect_rfq == 0;
 	if (!server->ready || !server->client)
 		return true;
-	server->ready_since = now_usec();
+	server->ready_since = now;
 	server->client->tx_status = status;
 	deadline_update(server->client);
 	if (mode == POOL_MODE_SESSION && server->close_needed && status == 'I' &&

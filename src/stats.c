@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Statistics (stats.h): recording at the hook points, the snapshot every reader uses, and
+ * the end of a stats_period (PgBouncer's averages, the last period's histograms, the
+ * log_stats line).
+ *
+ * Entry points: stats_of, stats_pool_snapshot, stats_add, stats_rotate, stats_forget_pool,
+ * and the stats_* hooks.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "pool.h"
+#include "registry.h"
+#include "stats.h"
+#include "worker.h"
+
+const char *const lat_kind_names[LAT_KINDS] = {
+	"query", "xact", "wait", "server_login", "client_login",
+};
+
+struct pool_stats *stats_of(struct worker *w, struct pool *pool)
+{
+	struct pool_stats **slot = &pool->wstats[w->index];
+
+	if (UNLIKELY(!*slot))
+		*slot = xcalloc(1, sizeof(**slot));
+	return *slot;
+}
+
+void stats_add(struct stat_counters *a, const struct stat_counters *b)
+{
+	uint64_t *x = (uint64_t *)a;
+	const uint64_t *y = (const uint64_t *)b;
+
+	for (size_t i = 0; i < STAT_COUNTERS; i++)
+		x[i] += y[i];
+}
+
+void stats_pool_snapshot(const struct registry *reg, const struct pool *pool,
+			 struct pool_snapshot *out, bool with_latency)
+{
+	memset(&out->total, 0, sizeof(out->total));
+	memset(&out->avg, 0, sizeof(out->avg));
+	if (with_latency)
+		for (int k = 0; k < LAT_KINDS; k++) {
+			hist_reset(&out->lat[k]);
+			hist_reset(&out->last[k]);
+		}
+	for (unsigned i = 0; i < reg->nworkers; i++) {
+		const struct pool_stats *s = pool->wstats[i];
+
+		if (!s)
+			continue;
+		stats_add(&out->total, &s->c);
+		if (with_latency)
+			for (int k = 0; k < LAT_KINDS; k++)
+				hist_merge(&out->lat[k], &s->lat[k]);
+	}
+	if (!pool->period)
+		return;
+	out->avg = pool->period->avg;
+	if (with_latency)
+		for (int k = 0; k < LAT_KINDS; k++)
+			hist_merge(&out->last[k], &pool->period->last[k]);
+}
+
+static uint64_t ratio(uint64_t num, uint64_t den)
+{
+	return den ? num / den : 0;
+}
+
+/*
+ * PgBouncer's averages over a period: counts and bytes per second, times per event (a
+ * transaction's and a query's mean time, a client's mean wait per server assignment).
+ */
+static void period_averages(const struct stat_counters *cur, const struct stat_counters *prev,
+			    double seconds, struct stat_counters *avg)
+{
+	struct stat_counters d;
+	const uint64_t *c = (const uint64_t *)cur, *p = (const uint64_t *)prev;
+	uint64_t *dd = (uint64_t *)&d, *a = (uint64_t *)avg;
+
+	for (size_t i = 0; i < STAT_COUNTERS; i++) {
+		dd[i] = c[i] >= p[i] ? c[i] - p[i] : 0;
+		a[i] = seconds > 0 ? (uint64_t)((double)dd[i] / seconds) : 0;
+	}
+	avg->xact_time = ratio(d.xact_time, d.xact_count);
+	avg->query_time = ratio(d.query_time, d.query_count);
+	avg->wait_time = ratio(d.wait_time, d.server_assignment_count);
+}
+
+/* Closes one pool's period; adds its averages to sum (for log_stats). */
+static void rotate_pool(struct registry *reg, struct pool *pool, double seconds,
+			struct stat_counters *delta)
+{
+	struct pool_snapshot snap;
+	struct pool_period *p = pool->period;
+
+	stats_pool_snapshot(reg, pool, &snap, false);
+	if (!p) {
+		bool recorded = false;
+
+		for (unsigned i = 0; i < reg->nworkers; i++)
+			recorded |= pool->wstats[i] != NULL;
+		if (!recorded)
+			return;
+		p = pool->period = xcalloc(1, sizeof(*p));
+	}
+	period_averages(&snap.total, &p->prev, seconds, &p->avg);
+	for (size_t i = 0; i < STAT_COUNTERS; i++)
+		((uint64_t *)delta)[i] += ((uint64_t *)&snap.total)[i] - ((uint64_t *)&p->prev)[i];
+	p->prev = snap.total;
+	for (int k = 0; k < LAT_KINDS; k++) {
+		hist_reset(&p->last[k]);
+		for (unsigned i = 0; i < reg->nworkers; i++) {
+			struct pool_stats *s = pool->wstats[i];
+
+			if (!s)
+				continue;
+			hist_merge(&p->last[k], &s->period[k]);
+			hist_reset(&s->period[k]);
+		}
+	}
+}
+
+void stats_rotate(struct registry *reg, double seconds)
+{
+	struct stat_counters delta, avg;
+	struct stat_counters zero;
+	struct list_node *n, *t;
+
+	memset(&delta, 0, sizeof(delta));
+	memset(&zero, 0, sizeof(zero));
+	list_for_each_safe(n, t, &reg->pools) {
+		rotate_pool(reg, list_entry(n, struct pool, node), seconds, &delta);
+	}
+	if (!reg->cfg->log_stats)
+		return;
+	period_averages(&delta, &zero, seconds, &avg);
+	log_info("stats: %" PRIu64 " xacts/s, %" PRIu64 " queries/s, %" PRIu64
+		 " client parses/s, %" PRIu64 " server parses/s, %" PRIu64 " binds/s, in %" PRIu64
+		 " B/s, out %" PRIu64 " B/s, xact %" PRIu64 " us, query %" PRIu64
+		 " us, wait %" PRIu64 " us",
+		 avg.xact_count, avg.query_count, avg.client_parse_count, avg.server_parse_count,
+		 avg.bind_count, avg.bytes_received, avg.bytes_sent, avg.xact_time, avg.query_time,
+		 avg.wait_time);
+}
+
+void stats_forget_pool(struct pool *pool)
+{
+	for (unsigned i = 0; i < WEIR_MAX_WORKERS; i++) {
+		free(pool->wstats[i]);
+		pool->wstats[i] = NULL;
+	}
+	free(pool->period);
+	pool->period = NULL;
+}
+
+static void record(struct pool_stats *s, enum lat_kind k, usec_t v)
+{
+	hist_record(&s->lat[k], v);
+	hist_record(&s->period[k], v);
+}
+
+void stats_client_linked(struct worker *w, struct pool *pool, usec_t waited)
+{
+	struct pool_stats *s = stats_of(w, pool);
+
+	s->c.server_assignment_count++;
+	s->c.wait_time += waited;
+	record(s, LAT_WAIT, waited);
+}
+
+void stats_request_done(struct worker *w, struct pool *pool, usec_t query_time, bool xact_done,
+			usec_t xact_time)
+{
+	struct pool_stats *s = stats_of(w, pool);
+
+	s->c.query_count++;
+	s->c.query_time += query_time;
+	record(s, LAT_QUERY, query_time);
+	if (!xact_done)
+		return;
+	s->c.xact_count++;
+	s->c.xact_time += xact_time;
+	record(s, LAT_XACT, xact_time);
+}
+
+void stats_bytes(struct worker *w, struct pool *pool, uint64_t received, uint64_t sent)
+{
+	struct pool_stats *s = stats_of(w, pool);
+
+	s->c.bytes_received += received;
+	s->c.bytes_sent += sent;
+}
+
+void stats_server_login(struct worker *w, struct pool *pool, usec_t took)
+{
+	record(stats_of(w, pool), LAT_SERVER_LOGIN, took);
+}
+
+void stats_client_login(struct worker *w, struct pool *pool, usec_t took)
+{
+	struct pool_stats *s = stats_of(w, pool);
+
+	s->c.client_login_count++;
+	record(s, LAT_CLIENT_LOGIN, took);
+}
