@@ -73,6 +73,17 @@ struct pool_snapshot {
 	struct histogram last[LAT_KINDS]; /* the last complete stats_period (with_latency only) */
 };
 
+/* A pool's connections by state, as SHOW POOLS shows them. */
+struct pool_state {
+	unsigned cl_active, cl_waiting, cl_active_cancel_req, cl_waiting_cancel_req;
+	unsigned sv_active, sv_active_cancel, sv_being_canceled, sv_idle, sv_used, sv_tested,
+	    sv_login;
+	usec_t maxwait; /* how long the head of the waiting queue has waited */
+};
+
+/* Counts a pool's connections (over every worker); now is monotonic. */
+void stats_pool_state(const struct pool *pool, usec_t now, struct pool_state *out);
+
 /* The recording worker's block for pool, allocated on first use. */
 struct pool_stats *stats_of(struct worker *w, struct pool *pool);
 

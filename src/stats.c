@@ -10,10 +10,12 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "client.h"
 #include "config.h"
 #include "log.h"
 #include "pool.h"
 #include "registry.h"
+#include "server.h"
 #include "stats.h"
 #include "worker.h"
 
@@ -157,6 +159,31 @@ void stats_forget_pool(struct pool *pool)
 	}
 	free(pool->period);
 	pool->period = NULL;
+}
+
+void stats_pool_state(const struct pool *pool, usec_t now, struct pool_state *out)
+{
+	const struct list_node *head = list_first(&pool->clients[CL_WAITING]);
+	const struct list_node *n, *t;
+
+	memset(out, 0, sizeof(*out));
+	out->cl_active = pool->clients[CL_ACTIVE].count;
+	out->cl_waiting = pool->clients[CL_WAITING].count;
+	out->sv_idle = pool->servers[SV_IDLE].count;
+	out->sv_used = pool->servers[SV_USED].count;
+	out->sv_tested = pool->servers[SV_TESTED].count;
+	out->sv_login = pool->servers[SV_LOGIN].count;
+	list_for_each_safe(n, t, &pool->servers[SV_ACTIVE]) {
+		const struct server *server = list_entry(n, struct server, node);
+
+		if (server->cancels.count)
+			out->sv_being_canceled++;
+		else
+			out->sv_active++;
+	}
+	if (head)
+		out->maxwait =
+		    usec_since(list_entry(head, struct client, node)->request_time, now);
 }
 
 static void record(struct pool_stats *s, enum lat_kind k, usec_t v)
