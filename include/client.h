@@ -63,10 +63,14 @@ struct client {
 	struct list_node node;	      /* on the list of its state */
 	struct list_node cancel_node; /* in registry.cancels once logged in */
 	struct wheel_entry timer;     /* in worker.deadlines while a timeout may apply */
-	struct pool *pool;	      /* borrowed; NULL before login */
-	struct database *db;	      /* borrowed; NULL if the database does not exist */
-	struct user *login_user;      /* borrowed: the user the client authenticated as */
-	struct server *server;	      /* borrowed: linked server or NULL */
+	struct pool *pool;	      /* borrowed; NULL before login, and on the console */
+	/*
+	 * Borrowed; NULL if the database does not exist. A console client has none: there it
+	 * is the database its deferred command waits for (admin.c).
+	 */
+	struct database *db;
+	struct user *login_user; /* borrowed: the user the client authenticated as */
+	struct server *server;	 /* borrowed: linked server or NULL */
 	enum client_login_phase phase;
 	/* Borrowed: from `login` while it runs, then from login_user and db (the registry's). */
 	const char *user_name;
@@ -85,6 +89,9 @@ struct client {
 	struct server *opening;	  /* borrowed: a server logging in with its values for it */
 	struct ps_client_map *ps; /* owned: its named prepared statements; NULL until one */
 	char tx_status;		  /* from the last ReadyForQuery: 'I', 'T' or 'E' */
+	uint8_t admin;		  /* enum admin_role: ADMIN_NONE unless on the console */
+	uint8_t admin_wait;	  /* enum admin_wait: the console reply it waits for */
+	bool admin_suspended;	  /* it issued the SUSPEND in force */
 };
 
 /* Accepted socket: creates the client in CL_LOGIN on worker w. */
@@ -149,6 +156,9 @@ void client_link(struct client *client, struct server *server);
 void client_forget_scram(struct client *client);
 /* Login is over: names now come from the registry; the login state is wiped and freed. */
 void client_forget_login(struct client *client, struct user *login_user, struct database *db);
+/* The same for a console login: console is the name it asked for ("weir", "pgbouncer"). */
+void client_forget_login_console(struct client *client, struct user *login_user,
+				 const char *console);
 
 void client_free(struct client *client);
 

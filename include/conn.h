@@ -76,6 +76,7 @@ struct conn {
 	bool processing;       /* inside relay_process(): guards against re-entry */
 	bool hold;	       /* scan no further until approved bytes are sent (on_flushed) */
 	bool corked;	       /* conn_send queues without writing until conn_uncork() */
+	bool console;	       /* an admin console client: still read while SUSPENDed */
 	struct iobuf *buf;     /* owned: data received from this socket, NULL when idle */
 	struct iobuf *out;     /* owned: weir's own bytes for this socket, NULL when empty */
 	struct conn *peer;     /* borrowed: the linked connection, or NULL */
@@ -85,8 +86,8 @@ struct conn {
 	uint8_t family;	       /* AF_INET, AF_INET6, or AF_UNIX */
 	uint16_t port;
 	usec_t connect_time; /* wall clock */
-	uint64_t bytes_in;  /* received since last counted in the statistics */
-	uint64_t bytes_out; /* sent since last counted */
+	uint64_t bytes_in;   /* received since last counted in the statistics */
+	uint64_t bytes_out;  /* sent since last counted */
 };
 
 void conn_init(struct conn *c, struct worker *w, enum conn_kind kind, const struct conn_ops *ops,

@@ -54,3 +54,7 @@ void dns_cancel(struct dns_request *req);
 /* Counts for SHOW LISTS: names cached, and lookups in flight. */
 unsigned dns_names_count(const struct dns *dns);
 unsigned dns_pending_count(const struct dns *dns);
+/* Each cached name (SHOW DNS_HOSTS): seconds left, and its answer (NULL while querying). */
+typedef void (*dns_name_fn)(void *arg, const char *host, usec_t ttl_left,
+			    const struct dns_result *res);
+void dns_for_each_name(const struct dns *dns, dns_name_fn fn, void *arg);

@@ -20,6 +20,7 @@ struct auth_file;
 struct pool;
 struct ps_registry;
 struct worker;
+struct pool_period;
 
 struct database {
 	struct list_node node;	  /* on registry.databases */
@@ -28,6 +29,8 @@ struct database {
 	char *auto_dbname;	  /* owned: server db name for an entry created from "*" */
 	unsigned server_count;	  /* servers of all its pools, for max_db_connections */
 	unsigned client_count;
+	bool paused;   /* PAUSE db: no server is handed out (control.c) */
+	bool disabled; /* DISABLE db: new logins are refused */
 };
 
 /* Per user-name caches that make SCRAM logins cheap. */
@@ -54,7 +57,8 @@ struct registry {
 	struct list_head databases;
 	struct list_head users;
 	struct list_head pools;
-	bool paused;
+	bool paused;		     /* every database (PAUSE, KILL, SIGUSR1, SIGINT) */
+	bool suspended;		     /* SUSPEND: no connection but the console's is read */
 	uint8_t mock_secret[32];     /* per process: salts of mock SCRAM exchanges */
 	struct random_pool random;   /* nonces and cancel keys */
 	struct param_names tracked;  /* tracked parameters, fixed at start */
@@ -64,9 +68,10 @@ struct registry {
 	char *conffile;		     /* owned: path for reload */
 	struct worker *workers[WEIR_MAX_WORKERS]; /* borrowed: each registers at creation */
 	unsigned nworkers;
-	uint32_t last_conn_id; /* atomic: connection ids are unique in the process */
-	usec_t started;		   /* wall clock: start of the process */
-	usec_t stats_period_start; /* monotonic: of the current stats_period (stats.c) */
+	uint32_t last_conn_id;		    /* atomic: connection ids are unique in the process */
+	usec_t started;			    /* wall clock: start of the process */
+	usec_t stats_period_start;	    /* monotonic: of the current stats_period (stats.c) */
+	struct pool_period *console_period; /* owned: the console's periods (stats.c) */
 };
 
 struct registry *registry_create(struct config *cfg, struct auth_file *auth, const char *conffile);

@@ -60,15 +60,17 @@ struct pool_stats {
 
 /* Per pool, process-wide, written by stats_rotate() only. */
 struct pool_period {
-	struct stat_counters prev; /* totals at the previous period's end */
-	struct stat_counters avg;  /* averages over the last complete period (PgBouncer's) */
+	struct stat_counters prev;	  /* totals at the previous period's end */
+	struct stat_counters delta;	  /* what the last complete period added */
+	double seconds;			  /* its length */
 	struct histogram last[LAT_KINDS]; /* the last complete period */
 };
 
 /* What readers get: one pool's figures merged over every worker. */
 struct pool_snapshot {
 	struct stat_counters total;
-	struct stat_counters avg;
+	struct stat_counters period;	  /* the last complete stats_period's part of total */
+	double period_seconds;		  /* its length; 0 before the first one ends */
 	struct histogram lat[LAT_KINDS];  /* since start (with_latency only) */
 	struct histogram last[LAT_KINDS]; /* the last complete stats_period (with_latency only) */
 };
@@ -84,6 +86,11 @@ struct pool_state {
 /* Counts a pool's connections (over every worker); now is monotonic. */
 void stats_pool_state(const struct pool *pool, usec_t now, struct pool_state *out);
 
+/* The same for the admin console's commands (SHOW STATS' row of the console). */
+void stats_console_snapshot(const struct registry *reg, struct pool_snapshot *out,
+			    bool with_latency);
+struct pool_stats *stats_of_console(struct worker *w);
+
 /* The recording worker's block for pool, allocated on first use. */
 struct pool_stats *stats_of(struct worker *w, struct pool *pool);
 
@@ -96,6 +103,11 @@ void stats_pool_snapshot(const struct registry *reg, const struct pool *pool,
 
 /* a += b, counter by counter. */
 void stats_add(struct stat_counters *a, const struct stat_counters *b);
+/*
+ * PgBouncer's averages of a period's counters: counts and bytes per second; transaction
+ * and query time per transaction and query; wait time per server assignment.
+ */
+void stats_averages(const struct stat_counters *period, double seconds, struct stat_counters *avg);
 
 /*
  * Ends a stats_period of `seconds`: averages and last-period histograms of every pool,
@@ -108,8 +120,8 @@ void stats_forget_pool(struct pool *pool);
 
 /* Hook points (called by the connection code with times it already has). */
 void stats_client_linked(struct worker *w, struct pool *pool, usec_t waited);
-void stats_request_done(struct worker *w, struct pool *pool, usec_t query_time,
-			bool xact_done, usec_t xact_time);
+void stats_request_done(struct worker *w, struct pool *pool, usec_t query_time, bool xact_done,
+			usec_t xact_time);
 void stats_bytes(struct worker *w, struct pool *pool, uint64_t received, uint64_t sent);
 void stats_server_login(struct worker *w, struct pool *pool, usec_t took);
 void stats_client_login(struct worker *w, struct pool *pool, usec_t took);

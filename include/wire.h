@@ -111,6 +111,9 @@ void wire_ready_for_query(struct wire_builder *b, char status);
 /* ErrorResponse ('E') with S, V, C, M fields; severity is "ERROR" or "FATAL". */
 void wire_error(struct wire_builder *b, const char *severity, const char *sqlstate,
 		const char *message);
+/* ErrorResponse ('E') or NoticeResponse ('N') with a DETAIL field when detail is not NULL. */
+void wire_report(struct wire_builder *b, uint8_t type, const char *severity, const char *sqlstate,
+		 const char *message, const char *detail);
 /* NoticeResponse ('N') with severity NOTICE, SQLSTATE 00000. */
 void wire_notice(struct wire_builder *b, const char *message);
 void wire_negotiate_protocol(struct wire_builder *b, uint32_t newest_version,

@@ -18,6 +18,7 @@ struct registry;
 struct dns;
 struct kdf_pool;
 struct kdf_inbox;
+struct pool_stats;
 
 /* How the process is shutting down (SIGINT / SIGTERM / admin SHUTDOWN). */
 enum worker_shutdown {
@@ -30,22 +31,26 @@ struct worker {
 	struct event_base *base; /* owned */
 	struct registry *reg;	 /* borrowed: process-wide databases, users and pools */
 	struct iobuf_pool bufs;
-	struct dns *dns;		 /* owned */
-	struct kdf_inbox *kdf;		 /* owned: its derivations come back here */
-	struct list_head listeners;	 /* owned: struct listener */
-	struct list_head login_clients;	 /* clients before authentication finished */
-	struct list_head doomed_clients; /* closed; freed after the loop iteration */
+	struct dns *dns;		  /* owned */
+	struct kdf_inbox *kdf;		  /* owned: its derivations come back here */
+	struct list_head listeners;	  /* owned: struct listener */
+	struct list_head login_clients;	  /* clients before authentication finished */
+	struct list_head console_clients; /* logged in to the admin console (admin.c) */
+	unsigned console_waits;		  /* of them, those waiting for a deferred reply */
+	struct list_head doomed_clients;  /* closed; freed after the loop iteration */
 	struct list_head doomed_servers;
 	struct list_head lingering; /* owned: sockets closing after an error (linger.c) */
 	struct list_head cancels;   /* owned: cancel requests in flight (cancel.c) */
 	struct event *janitor;	    /* owned */
 	unsigned nclients;	    /* client connections, for max_client_conn */
-	unsigned index; /* in registry.workers: its slot in per-worker arrays (stats) */
-	uint8_t *scratch; /* owned: room to build rewritten messages */
+	unsigned index;		    /* in registry.workers: its slot in per-worker arrays (stats) */
+	uint8_t *scratch;	    /* owned: room to build rewritten messages */
 	size_t scratch_cap;
 	bool stopping;
+	bool suspended; /* SUSPEND: only console connections are read (conn.c) */
 	enum worker_shutdown shutdown;
 
+	struct pool_stats *console_stats; /* owned: the console's commands (stats.c) */
 	struct wheel deadlines; /* clients' timeouts (deadline.c), one slot per janitor period */
 };
 

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "cancel.h"
 #include "client.h"
 #include "config.h"
@@ -215,6 +216,10 @@ void cancel_handle(struct worker *w, uint32_t pid, uint32_t key)
 
 	if (!client) {
 		log_info("failed cancel request: unknown key");
+		return;
+	}
+	if (client->admin) {
+		admin_cancel(client);
 		return;
 	}
 	if (client->state == CL_WAITING) {

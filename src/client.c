@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "admin.h"
 #include "client.h"
 #include "cancel.h"
 #include "config.h"
@@ -122,6 +123,8 @@ static enum relay_action client_on_message(struct conn *c, uint8_t type, const u
 		client_close(client, NULL, "client close request");
 		return RELAY_STOP;
 	}
+	if (client->admin)
+		return admin_on_message(client, type, msg, total, complete);
 	if (!is_frontend_type(type)) {
 		client_close(client, "08P01", "invalid frontend message type %d", type);
 		return RELAY_STOP;
@@ -205,6 +208,8 @@ static struct list_head *state_list(struct client *client, enum client_state sta
 	case CL_CLOSED:
 		return &w->doomed_clients;
 	default:
+		if (client->admin)
+			return &w->console_clients;
 		return &client->pool->clients[state];
 	}
 }
@@ -212,7 +217,7 @@ static struct list_head *state_list(struct client *client, enum client_state sta
 void client_set_state(struct client *client, enum client_state state)
 {
 	ASSERT(client->state != CL_CLOSED);
-	ASSERT(state == CL_CLOSED || state == CL_LOGIN || client->pool);
+	ASSERT(state == CL_CLOSED || state == CL_LOGIN || client->pool || client->admin);
 	list_remove(state_list(client, client->state), &client->node);
 	client->state = state;
 	list_append(state_list(client, state), &client->node);
@@ -261,6 +266,10 @@ static void forget_counts(struct client *client)
 {
 	struct worker *w = client->conn.worker;
 
+	if (client->admin) { /* not counted once logged in to the console */
+		if (client->state != CL_LOGIN)
+			return;
+	}
 	w->nclients--;
 	if (client->pool) {
 		stats_bytes(w, client->pool, client->conn.bytes_in, client->conn.bytes_out);
@@ -299,6 +308,8 @@ void client_close(struct client *client, const char *sqlstate, const char *fmt, 
 	if (client->opening) /* the server logs in all the same, for whoever comes next */
 		client->opening->opened_for = NULL;
 	cancel_unregister(&client->conn.worker->reg->cancels, client);
+	if (client->admin)
+		admin_forget(client);
 	deadline_forget(client);
 	if (client->login)
 		kdf_cancel(&client->login->kdf);
@@ -431,6 +442,15 @@ void client_forget_login(struct client *client, struct user *login_user, struct 
 	client->db = db;
 	client->user_name = login_user->name;
 	client->db_name = db->name;
+	free_login(client);
+}
+
+void client_forget_login_console(struct client *client, struct user *login_user,
+				 const char *console)
+{
+	client->login_user = login_user;
+	client->user_name = login_user->name;
+	client->db_name = console;
 	free_login(client);
 }
 

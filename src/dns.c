@@ -407,6 +407,20 @@ unsigned dns_names_count(const struct dns *dns)
 	return dns->names.count;
 }
 
+void dns_for_each_name(const struct dns *dns, dns_name_fn fn, void *arg)
+{
+	const struct list_node *n, *t;
+	usec_t now = now_usec();
+
+	list_for_each_safe(n, t, &dns->names) {
+		const struct dns_name *name = list_entry(n, struct dns_name, node);
+		bool answered = name->state == DNS_NAME_ANSWERED;
+		usec_t left = answered && name->expires > now ? name->expires - now : 0;
+
+		fn(arg, name->host, left / USEC_PER_SEC, answered ? &name->res : NULL);
+	}
+}
+
 unsigned dns_pending_count(const struct dns *dns)
 {
 	return dns->querying;

@@ -15,6 +15,7 @@
 
 #include "client.h"
 #include "config.h"
+#include "control.h"
 #include "deadline.h"
 #include "janitor.h"
 #include "log.h"
@@ -219,6 +220,7 @@ void janitor_run(struct worker *w)
 		check_servers(pool, cfg, now);
 		fill_min_pool(pool, w);
 	}
+	control_poll(w);
 	check_shutdown(w);
 	if (w->index == 0)
 		end_stats_period(w->reg, now);

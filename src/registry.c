@@ -69,6 +69,7 @@ void registry_free(struct registry *reg)
 	if (reg->auth)
 		auth_file_free(reg->auth);
 	params_free_names(&reg->tracked);
+	free(reg->console_period);
 	params_cache_free(&reg->canon);
 	cancel_table_free(&reg->cancels);
 	ps_registry_free(reg->ps);

@@ -10,6 +10,7 @@
 
 #include "auth_file.h"
 #include "config.h"
+#include "control.h"
 #include "deadline.h"
 #include "dns.h"
 #include "janitor.h"
@@ -63,35 +64,10 @@ bool weir_reload(struct worker *w)
 	return true;
 }
 
-static void resume_all(struct worker *w)
-{
-	struct list_node *n, *t;
-
-	w->reg->paused = false;
-	list_for_each_safe(n, t, &w->reg->pools) {
-		pool_schedule(list_entry(n, struct pool, node), w);
-	}
-}
-
-static void begin_shutdown(struct worker *w, enum worker_shutdown mode, const char *what)
-{
-	if (w->shutdown != SHUTDOWN_NONE) {
-		log_info("got %s during shutdown, exiting now", what);
-		worker_stop(w);
-		return;
-	}
-	log_info("got %s, shutting down once %s", what,
-		 mode == SHUTDOWN_WAIT_FOR_CLIENTS ? "clients have left" : "servers are released");
-	w->shutdown = mode;
-	if (mode == SHUTDOWN_WAIT_FOR_SERVERS)
-		w->reg->paused = true;
-	listener_close_tcp(w);
-	janitor_run(w);
-}
-
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct worker *w = arg;
+	char err[128];
 
 	switch (sig) {
 	case SIGHUP:
@@ -99,26 +75,23 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		(void)weir_reload(w);
 		break;
 	case SIGINT:
-		begin_shutdown(w, SHUTDOWN_WAIT_FOR_SERVERS, "SIGINT");
+		control_shutdown(w, SHUTDOWN_WAIT_FOR_SERVERS, "SIGINT");
 		break;
 	case SIGTERM:
-		begin_shutdown(w, SHUTDOWN_WAIT_FOR_CLIENTS, "SIGTERM");
+		control_shutdown(w, SHUTDOWN_WAIT_FOR_CLIENTS, "SIGTERM");
 		break;
 	case SIGQUIT:
-		log_info("got SIGQUIT, fast exit");
-		worker_stop(w);
+		control_exit(w, "got SIGQUIT");
 		break;
 	case SIGUSR1:
 		log_info("got SIGUSR1, pausing all activity");
-		w->reg->paused = true;
+		if (!control_pause(w, NULL, err, sizeof(err)))
+			log_info("SIGUSR1 ignored: %s", err);
 		break;
 	case SIGUSR2:
-		if (w->shutdown != SHUTDOWN_NONE) {
-			log_info("got SIGUSR2 while shutting down, ignoring");
-			break;
-		}
 		log_info("got SIGUSR2, resuming all activity");
-		resume_all(w);
+		if (!control_resume(w, NULL, err, sizeof(err)))
+			log_info("SIGUSR2 ignored: %s", err);
 		break;
 	}
 }

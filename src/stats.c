@@ -41,32 +41,62 @@ void stats_add(struct stat_counters *a, const struct stat_counters *b)
 		x[i] += y[i];
 }
 
-void stats_pool_snapshot(const struct registry *reg, const struct pool *pool,
-			 struct pool_snapshot *out, bool with_latency)
+/* Merges one worker's figures per slot (NULL where a worker recorded nothing). */
+static void snapshot_of(struct pool_stats *const *ws, unsigned n, const struct pool_period *p,
+			struct pool_snapshot *out, bool with_latency)
 {
 	memset(&out->total, 0, sizeof(out->total));
-	memset(&out->avg, 0, sizeof(out->avg));
+	memset(&out->period, 0, sizeof(out->period));
+	out->period_seconds = 0;
 	if (with_latency)
 		for (int k = 0; k < LAT_KINDS; k++) {
 			hist_reset(&out->lat[k]);
 			hist_reset(&out->last[k]);
 		}
-	for (unsigned i = 0; i < reg->nworkers; i++) {
-		const struct pool_stats *s = pool->wstats[i];
-
-		if (!s)
+	for (unsigned i = 0; i < n; i++) {
+		if (!ws[i])
 			continue;
-		stats_add(&out->total, &s->c);
+		stats_add(&out->total, &ws[i]->c);
 		if (with_latency)
 			for (int k = 0; k < LAT_KINDS; k++)
-				hist_merge(&out->lat[k], &s->lat[k]);
+				hist_merge(&out->lat[k], &ws[i]->lat[k]);
 	}
-	if (!pool->period)
+	if (!p)
 		return;
-	out->avg = pool->period->avg;
+	out->period = p->delta;
+	out->period_seconds = p->seconds;
 	if (with_latency)
 		for (int k = 0; k < LAT_KINDS; k++)
-			hist_merge(&out->last[k], &pool->period->last[k]);
+			hist_merge(&out->last[k], &p->last[k]);
+}
+
+void stats_pool_snapshot(const struct registry *reg, const struct pool *pool,
+			 struct pool_snapshot *out, bool with_latency)
+{
+	snapshot_of(pool->wstats, reg->nworkers, pool->period, out, with_latency);
+}
+
+/* The console's blocks of every worker, in the shape of a pool's. */
+static void console_slots(const struct registry *reg, struct pool_stats **ws)
+{
+	for (unsigned i = 0; i < reg->nworkers; i++)
+		ws[i] = reg->workers[i]->console_stats;
+}
+
+void stats_console_snapshot(const struct registry *reg, struct pool_snapshot *out,
+			    bool with_latency)
+{
+	struct pool_stats *ws[WEIR_MAX_WORKERS];
+
+	console_slots(reg, ws);
+	snapshot_of(ws, reg->nworkers, reg->console_period, out, with_latency);
+}
+
+struct pool_stats *stats_of_console(struct worker *w)
+{
+	if (UNLIKELY(!w->console_stats))
+		w->console_stats = xcalloc(1, sizeof(*w->console_stats));
+	return w->console_stats;
 }
 
 static uint64_t ratio(uint64_t num, uint64_t den)
@@ -74,74 +104,75 @@ static uint64_t ratio(uint64_t num, uint64_t den)
 	return den ? num / den : 0;
 }
 
-/*
- * PgBouncer's averages over a period: counts and bytes per second, times per event (a
- * transaction's and a query's mean time, a client's mean wait per server assignment).
- */
-static void period_averages(const struct stat_counters *cur, const struct stat_counters *prev,
-			    double seconds, struct stat_counters *avg)
+void stats_averages(const struct stat_counters *period, double seconds, struct stat_counters *avg)
 {
-	struct stat_counters d;
-	const uint64_t *c = (const uint64_t *)cur, *p = (const uint64_t *)prev;
-	uint64_t *dd = (uint64_t *)&d, *a = (uint64_t *)avg;
+	const uint64_t *d = (const uint64_t *)period;
+	uint64_t *a = (uint64_t *)avg;
 
-	for (size_t i = 0; i < STAT_COUNTERS; i++) {
-		dd[i] = c[i] >= p[i] ? c[i] - p[i] : 0;
-		a[i] = seconds > 0 ? (uint64_t)((double)dd[i] / seconds) : 0;
-	}
-	avg->xact_time = ratio(d.xact_time, d.xact_count);
-	avg->query_time = ratio(d.query_time, d.query_count);
-	avg->wait_time = ratio(d.wait_time, d.server_assignment_count);
+	for (size_t i = 0; i < STAT_COUNTERS; i++)
+		a[i] = seconds > 0 ? (uint64_t)((double)d[i] / seconds) : 0;
+	avg->xact_time = ratio(period->xact_time, period->xact_count);
+	avg->query_time = ratio(period->query_time, period->query_count);
+	avg->wait_time = ratio(period->wait_time, period->server_assignment_count);
 }
 
-/* Closes one pool's period; adds its averages to sum (for log_stats). */
-static void rotate_pool(struct registry *reg, struct pool *pool, double seconds,
-			struct stat_counters *delta)
+/*
+ * Closes the period of one set of per-worker blocks (a pool's or the console's); adds
+ * what it added to sum (for log_stats).
+ */
+static void rotate(struct pool_stats *const *ws, unsigned n, struct pool_period **pp,
+		   double seconds, struct stat_counters *sum)
 {
 	struct pool_snapshot snap;
-	struct pool_period *p = pool->period;
+	struct pool_period *p = *pp;
+	uint64_t *d, *c, *prev;
 
-	stats_pool_snapshot(reg, pool, &snap, false);
+	snapshot_of(ws, n, p, &snap, false);
 	if (!p) {
 		bool recorded = false;
 
-		for (unsigned i = 0; i < reg->nworkers; i++)
-			recorded |= pool->wstats[i] != NULL;
+		for (unsigned i = 0; i < n; i++)
+			recorded |= ws[i] != NULL;
 		if (!recorded)
 			return;
-		p = pool->period = xcalloc(1, sizeof(*p));
+		p = *pp = xcalloc(1, sizeof(*p));
 	}
-	period_averages(&snap.total, &p->prev, seconds, &p->avg);
+	d = (uint64_t *)&p->delta;
+	c = (uint64_t *)&snap.total;
+	prev = (uint64_t *)&p->prev;
 	for (size_t i = 0; i < STAT_COUNTERS; i++)
-		((uint64_t *)delta)[i] += ((uint64_t *)&snap.total)[i] - ((uint64_t *)&p->prev)[i];
+		d[i] = c[i] >= prev[i] ? c[i] - prev[i] : 0;
+	stats_add(sum, &p->delta);
 	p->prev = snap.total;
+	p->seconds = seconds;
 	for (int k = 0; k < LAT_KINDS; k++) {
 		hist_reset(&p->last[k]);
-		for (unsigned i = 0; i < reg->nworkers; i++) {
-			struct pool_stats *s = pool->wstats[i];
-
-			if (!s)
+		for (unsigned i = 0; i < n; i++) {
+			if (!ws[i])
 				continue;
-			hist_merge(&p->last[k], &s->period[k]);
-			hist_reset(&s->period[k]);
+			hist_merge(&p->last[k], &ws[i]->period[k]);
+			hist_reset(&ws[i]->period[k]);
 		}
 	}
 }
 
 void stats_rotate(struct registry *reg, double seconds)
 {
+	struct pool_stats *console[WEIR_MAX_WORKERS];
 	struct stat_counters delta, avg;
-	struct stat_counters zero;
 	struct list_node *n, *t;
 
 	memset(&delta, 0, sizeof(delta));
-	memset(&zero, 0, sizeof(zero));
 	list_for_each_safe(n, t, &reg->pools) {
-		rotate_pool(reg, list_entry(n, struct pool, node), seconds, &delta);
+		struct pool *pool = list_entry(n, struct pool, node);
+
+		rotate(pool->wstats, reg->nworkers, &pool->period, seconds, &delta);
 	}
+	console_slots(reg, console);
+	rotate(console, reg->nworkers, &reg->console_period, seconds, &delta);
 	if (!reg->cfg->log_stats)
 		return;
-	period_averages(&delta, &zero, seconds, &avg);
+	stats_averages(&delta, seconds, &avg);
 	log_info("stats: %" PRIu64 " xacts/s, %" PRIu64 " queries/s, %" PRIu64
 		 " client parses/s, %" PRIu64 " server parses/s, %" PRIu64 " binds/s, in %" PRIu64
 		 " B/s, out %" PRIu64 " B/s, xact %" PRIu64 " us, query %" PRIu64
@@ -182,8 +213,7 @@ void stats_pool_state(const struct pool *pool, usec_t now, struct pool_state *ou
 			out->sv_active++;
 	}
 	if (head)
-		out->maxwait =
-		    usec_since(list_entry(head, struct client, node)->request_time, now);
+		out->maxwait = usec_since(list_entry(head, struct client, node)->request_time, now);
 }
 
 static void record(struct pool_stats *s, enum lat_kind k, usec_t v)

@@ -177,6 +177,26 @@ void wire_error(struct wire_builder *b, const char *severity, const char *sqlsta
 	wire_end(b);
 }
 
+void wire_report(struct wire_builder *b, uint8_t type, const char *severity, const char *sqlstate,
+		 const char *message, const char *detail)
+{
+	wire_begin(b, type);
+	wire_put_u8(b, 'S');
+	wire_put_cstring(b, severity);
+	wire_put_u8(b, 'V');
+	wire_put_cstring(b, severity);
+	wire_put_u8(b, 'C');
+	wire_put_cstring(b, sqlstate);
+	wire_put_u8(b, 'M');
+	wire_put_cstring(b, message);
+	if (detail) {
+		wire_put_u8(b, 'D');
+		wire_put_cstring(b, detail);
+	}
+	wire_put_u8(b, 0);
+	wire_end(b);
+}
+
 void wire_notice(struct wire_builder *b, const char *message)
 {
 	wire_begin(b, 'N');

@@ -7,6 +7,7 @@
  */
 #include <event2/event.h>
 
+#include "admin.h"
 #include "cancel.h"
 #include "client.h"
 #include "config.h"
@@ -48,6 +49,7 @@ struct worker *worker_create(struct registry *reg, struct kdf_pool *kdf)
 		die("cannot create the key derivation inbox");
 	list_init(&w->listeners);
 	list_init(&w->login_clients);
+	list_init(&w->console_clients);
 	list_init(&w->doomed_clients);
 	list_init(&w->doomed_servers);
 	list_init(&w->lingering);
@@ -71,6 +73,8 @@ static void free_doomed(struct worker *w)
 		struct pool *pool = server->pool;
 
 		server_free(server);
+		if (w->console_waits)
+			admin_poll(w);
 		if (!w->stopping &&
 		    (pool->clients[CL_WAITING].count || pool->clients[CL_WAIT_WELCOME].count))
 			pool_schedule(pool, w);
@@ -129,6 +133,7 @@ static void close_all(struct worker *w)
 	struct list_node *n, *t;
 
 	close_clients(&w->login_clients);
+	close_clients(&w->console_clients);
 	list_for_each_safe(n, t, &w->reg->pools) {
 		struct pool *pool = list_entry(n, struct pool, node);
 
@@ -152,6 +157,7 @@ void worker_free(struct worker *w)
 	dns_free(w->dns);
 	iobuf_pool_destroy(&w->bufs);
 	free(w->scratch);
+	free(w->console_stats);
 	event_base_free(w->base);
 	free(w);
 }
