@@ -463,15 +463,32 @@ void admin_poll(struct worker *w)
 	}
 }
 
+/*
+ * Ctrl-C during a blocking PAUSE or SUSPEND: what it stopped starts again and the command
+ * fails as a canceled statement. Otherwise a cancel from the console resumes a pooler that
+ * is paused or suspended as a whole, as PgBouncer does.
+ */
 void admin_cancel(struct client *client)
 {
 	struct worker *w = client->conn.worker;
+	enum admin_wait what = (enum admin_wait)client->admin_wait;
+	struct database *db = client->db;
 	char err[128];
+	bool resume = w->shutdown == SHUTDOWN_NONE && (w->reg->paused || w->reg->suspended);
 
-	if (w->shutdown != SHUTDOWN_NONE || (!w->reg->paused && !w->reg->suspended))
+	if (what == AWAIT_PAUSE || what == AWAIT_SUSPEND || what == AWAIT_WAIT_CLOSE) {
+		end_wait(client);
+		resume = what != AWAIT_WAIT_CLOSE && w->shutdown == SHUTDOWN_NONE;
+		admin_error(client, "57014", "canceling statement due to user request");
+		if (!client->conn.closed)
+			conn_want_read(&client->conn, true);
+	} else {
+		db = NULL;
+	}
+	if (!resume)
 		return;
 	log_info("cancel request for console client: resuming");
-	if (!control_resume(w, NULL, err, sizeof(err)))
+	if (!control_resume(w, what == AWAIT_PAUSE ? db : NULL, err, sizeof(err)))
 		log_info("cannot resume: %s", err);
 }
 

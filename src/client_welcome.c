@@ -18,8 +18,8 @@
 #include "log.h"
 #include "pool.h"
 #include "registry.h"
-#include "stats.h"
 #include "server.h"
+#include "stats.h"
 #include "wire.h"
 #include "worker.h"
 

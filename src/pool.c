@@ -11,9 +11,9 @@
 #include "config.h"
 #include "log.h"
 #include "pool.h"
-#include "stats.h"
 #include "registry.h"
 #include "server.h"
+#include "stats.h"
 #include "wire.h"
 #include "worker.h"
 

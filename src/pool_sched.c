@@ -10,13 +10,14 @@
  */
 #include "client.h"
 #include "config.h"
+#include "control.h"
 #include "deadline.h"
 #include "log.h"
 #include "pool.h"
 #include "pool_sched.h"
-#include "stats.h"
 #include "registry.h"
 #include "server.h"
+#include "stats.h"
 #include "worker.h"
 
 /* Within server_login_retry of a failed login: the failure, else NULL. */
@@ -76,7 +77,7 @@ static bool at_cap(unsigned count, int limit)
 /* Why a pool may not open a server now. */
 enum room {
 	ROOM_OK,
-	ROOM_NONE,	/* no database definition, or shutting down */
+	ROOM_NONE,	/* no database definition, paused, or shutting down */
 	ROOM_RETRY,	/* a login failed less than server_login_retry ago */
 	ROOM_POOL_FULL, /* pool_size (plus the reserve, if allowed) */
 	ROOM_DB_FULL,	/* max_db_connections */
@@ -92,7 +93,7 @@ static enum room room_for(struct pool *pool, const struct worker *w, bool reserv
 	int size = pool_size(pool);
 	unsigned total = pool_server_count(pool);
 
-	if (!pool->db->def || w->stopping)
+	if (!pool->db->def || w->stopping || control_paused(w->reg, pool->db))
 		return ROOM_NONE;
 	if (recent_failure(pool, &pool->failure))
 		return ROOM_RETRY;
@@ -237,7 +238,7 @@ bool pool_can_serve_login(struct pool *pool, const struct client *client)
 	struct list_node *n, *t;
 	enum room room;
 
-	if (w->reg->paused)
+	if (control_paused(w->reg, pool->db))
 		return false;
 	list_for_each_safe(n, t, &pool->servers[SV_IDLE]) {
 		const struct server *server = list_entry(n, struct server, node);
@@ -295,16 +296,17 @@ bool pool_request_server(struct pool *pool, struct client *client)
 
 	if (client->replication)
 		return request_dedicated(pool, client);
-	if (client->phase == LOGIN_LINK && !w->reg->paused)
+	if (client->phase == LOGIN_LINK && !control_paused(w->reg, pool->db))
 		return request_login(pool, client);
-	server = w->reg->paused ? NULL : take_idle(pool, client);
+	server = control_paused(w->reg, pool->db) ? NULL : take_idle(pool, client);
 	client->request_time = now_usec();
 	client->wait_notified = false;
 	if (server) {
 		link_pair(client, server);
 		return true;
 	}
-	if (pool->failure.failed && pool_server_count(pool) == pool->servers[SV_LOGIN].count) {
+	if (pool->failure.failed && pool_server_count(pool) == pool->servers[SV_LOGIN].count &&
+	    !control_paused(w->reg, pool->db)) {
 		pool_launch(pool, w, false);
 		if (pool->servers[SV_LOGIN].count == 0) {
 			client_close(client, pool->failure.sqlstate, "%s", pool->failure.message);
@@ -374,7 +376,7 @@ static void schedule_fifo(struct pool *pool, struct worker *w)
 
 void pool_schedule(struct pool *pool, struct worker *w)
 {
-	if (w->reg->paused)
+	if (control_paused(w->reg, pool->db))
 		return;
 	if (pool->mode == POOL_MODE_SESSION)
 		schedule_logins(pool, w);

@@ -32,8 +32,8 @@
 #include "registry.h"
 #include "relay.h"
 #include "server.h"
-#include "stats.h"
 #include "sock.h"
+#include "stats.h"
 #include "wire.h"
 #include "worker.h"
 
