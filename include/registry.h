@@ -83,6 +83,9 @@ void registry_free(struct registry *reg);
  */
 struct database *registry_database(struct registry *reg, const char *name);
 struct user *registry_user(struct registry *reg, const char *name);
+/* The same without creating anything (SHOW): NULL if not registered yet. */
+struct database *registry_find_database(const struct registry *reg, const char *name);
+struct user *registry_find_user(const struct registry *reg, const char *name);
 /* The pool for (database, server-side user), created on first use. */
 struct pool *registry_pool(struct registry *reg, struct database *db, struct user *user);
 

@@ -390,6 +390,8 @@ enum relay_action admin_on_message(struct client *client, uint8_t type, const ui
 	}
 	memcpy(sql, msg + 5, len);
 	run_query(client, sql);
+	if (client->conn.closed) /* SHUTDOWN, KILL_CLIENT of itself, a failed send */
+		return RELAY_STOP;
 	count_bytes(client);
 	return RELAY_CONSUME;
 }

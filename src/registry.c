@@ -77,7 +77,7 @@ void registry_free(struct registry *reg)
 	free(reg);
 }
 
-static struct database *find_database(struct registry *reg, const char *name)
+struct database *registry_find_database(const struct registry *reg, const char *name)
 {
 	struct list_node *n, *t;
 
@@ -92,7 +92,7 @@ static struct database *find_database(struct registry *reg, const char *name)
 
 struct database *registry_database(struct registry *reg, const char *name)
 {
-	struct database *db = find_database(reg, name);
+	struct database *db = registry_find_database(reg, name);
 	const struct db_def *def;
 	bool is_auto = false;
 
@@ -116,16 +116,25 @@ struct database *registry_database(struct registry *reg, const char *name)
 	return db;
 }
 
-struct user *registry_user(struct registry *reg, const char *name)
+struct user *registry_find_user(const struct registry *reg, const char *name)
 {
 	struct list_node *n, *t;
-	struct user *u;
 
 	list_for_each_safe(n, t, &reg->users) {
-		u = list_entry(n, struct user, node);
+		struct user *u = list_entry(n, struct user, node);
+
 		if (strcmp(u->name, name) == 0)
 			return u;
 	}
+	return NULL;
+}
+
+struct user *registry_user(struct registry *reg, const char *name)
+{
+	struct user *u = registry_find_user(reg, name);
+
+	if (u)
+		return u;
 	u = xcalloc(1, sizeof(*u));
 	u->name = xstrdup(name);
 	list_append(&reg->users, &u->node);
