@@ -254,3 +254,44 @@ def test_start_up_with_two_errors_prints_both_with_file_and_line(pg, run_dir, ru
     assert code != 0, out
     assert f'{ini}:4: invalid value "sometimes" for parameter pool_mode' in out, out
     assert f"{ini}:6: unknown parameter: weir/bogus_key" in out, out
+
+
+def console_weir(weir, **keys):
+    return weir({"weir": dict({"admin_users": USER, "pool_mode": "transaction"}, **keys)})
+
+
+def test_console_reload_error_lists_every_error_and_set_applies_one_checked_key(pg, weir):
+    inst = console_weir(weir)
+    with inst.connect(dbname="weir", autocommit=True) as admin:
+        original = inst.ini_path.read_text()
+        inst.ini_path.write_text(original.replace("[weir]\n", "[weir]\nnope = 1\n"
+                                                  "max_client_conn = many\n", 1))
+        with pytest.raises(psycopg.Error) as info:
+            admin.execute("RELOAD")
+        assert info.value.sqlstate == "F0000"
+        detail = info.value.diag.message_detail or ""
+        assert f"{inst.ini_path}:2: unknown parameter: weir/nope" in detail, detail
+        assert (f'{inst.ini_path}:3: invalid value "many" for parameter max_client_conn'
+                in detail), detail
+        inst.ini_path.write_text(original)
+        admin.execute("RELOAD")
+
+        def config():
+            return {r[0]: r[1:] for r in admin.execute("SHOW CONFIG")}
+        assert admin.execute("SET default_pool_size = 4").statusmessage.startswith("SET")
+        assert config()["default_pool_size"][0] == "4"
+        with pytest.raises(psycopg.Error, match='SET failed: invalid value "x" for parameter '
+                                                "pool_mode"):
+            admin.execute("SET pool_mode = x")
+        assert config()["pool_mode"][0] == "transaction"
+        with inst.connect(autocommit=True) as app:
+            assert app.execute("SELECT 1").fetchone() == (1,)
+
+        new_port = free_port()
+        rewrite(inst, f"listen_port = {inst.port}", f"listen_port = {new_port}")
+        admin.execute("RELOAD")
+        assert config()["listen_port"] == (str(inst.port), "6432",
+                                           f'no (restart needed for "{new_port}")')
+        rewrite(inst, f"listen_port = {new_port}", f"listen_port = {inst.port}")
+        admin.execute("RELOAD")
+        assert config()["listen_port"][2] == "no"
