@@ -30,8 +30,9 @@ struct auth_entry {
 struct auth_file; /* opaque */
 
 /*
- * Loads a file. On error returns NULL and writes "<file>:<line>: <message>" into err (an
- * unreadable file: `could not open "<file>": <reason>`). The caller owns the result.
+ * Loads a file. On error returns NULL and writes every error as "<file>:<line>: <message>"
+ * into err, one per line (an unreadable file: `could not open "<file>": <reason>`). The
+ * caller owns the result.
  */
 MUST_CHECK struct auth_file *auth_file_load(const char *path, char *err, size_t errlen);
 

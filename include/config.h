@@ -258,10 +258,14 @@ struct config {
 };
 
 /*
- * Loads and validates a whole config. On error returns NULL and writes the FIRST error as
- * "<file>:<line>: <message>" into err (an unreadable top-level file has no position). Keys
- * that are valid but not implemented are accepted, with one warning per key per load.
- * Never exits, never leaks on error. The returned snapshot has one reference.
+ * Loads and validates a whole config. Every error is reported, not only the first: a bad
+ * value, an unknown key, a garbage line or a bad [databases]/[users]/[peers] entry is
+ * reported and the load goes on with the next line; a missing %include file is an error at
+ * the %include line. err receives them all as "<file>:<line>: <message>" joined by '\n'
+ * (an unreadable top-level file has no position); when err is too small the list is cut
+ * and ends with "...". Any error means NULL: never a partial config. Keys that are valid
+ * but not implemented are accepted, with one warning per key per load. Never exits, never
+ * leaks on error. The returned snapshot has one reference.
  */
 MUST_CHECK struct config *config_load(const char *path, char *err, size_t errlen);
 
@@ -269,6 +273,23 @@ MUST_CHECK struct config *config_load(const char *path, char *err, size_t errlen
  * to the CWD; conffile defaults to "". */
 MUST_CHECK struct config *config_load_string(const char *text, const char *name, char *err,
 					     size_t errlen);
+
+/*
+ * The admin console's SET: a new snapshot (one reference) equal to cfg but with the [weir]
+ * key set to value, parsed and checked exactly as a config file line would be (same
+ * parser, ranges and checks that span keys). cfg is not changed. NULL on an unknown key
+ * or a bad value, with `SET failed: <reason>` in err (may be NULL), e.g. `SET failed:
+ * invalid value "x" for parameter pool_mode`.
+ */
+MUST_CHECK struct config *config_with_value(const struct config *cfg, const char *key,
+					    const char *value, char *err, size_t errlen);
+
+/*
+ * Runs the checks that span keys (max_packet_size against pkt_buf, ...) on a snapshot not
+ * yet shared (it may complete derived fields). False with the first failure, without
+ * position, in err (may be NULL).
+ */
+MUST_CHECK bool config_check(struct config *cfg, char *err, size_t errlen);
 
 /* Takes a reference; returns cfg. Thread-safe (atomic counter). */
 struct config *config_ref(struct config *cfg);
@@ -307,6 +328,12 @@ extern const size_t config_nkeys;
 
 /* The key called name, or NULL. */
 const struct config_key *config_find_key(const char *name);
+
+/* Whether key has the same value in a and b. */
+bool config_same_value(const struct config *a, const struct config *b,
+		       const struct config_key *key);
+/* Gives cfg, a snapshot not yet shared, src's value of key (strings are copied). */
+void config_copy_value(struct config *cfg, const struct config *src, const struct config_key *key);
 
 /* Formats a key's current value as SHOW CONFIG would (times as %g seconds, ints and bools
  * as decimal, enums by name). */

@@ -38,6 +38,11 @@ MUST_CHECK bool config_user_parse(const char *name, const char *value, struct us
 MUST_CHECK bool config_peer_parse(const char *id, const char *value, struct peer_def *out,
 				  char *msg, size_t msglen);
 
+/* Deep copies: dst gets its own strings (dst is overwritten, not freed first). */
+void config_db_copy(struct db_def *dst, const struct db_def *src);
+void config_user_copy(struct user_def *dst, const struct user_def *src);
+void config_peer_copy(struct peer_def *dst, const struct peer_def *src);
+
 /* Free an entry's strings (passwords are wiped first); the struct itself is not freed. */
 void config_db_free(struct db_def *db);
 void config_user_free(struct user_def *u);

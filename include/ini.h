@@ -28,8 +28,8 @@ struct ini_pos {
 struct ini_handler;
 
 /*
- * Callbacks. They return false to stop the parse, after writing the reason into the
- * handler's err buffer (usually with ini_error()).
+ * Callbacks. They return false when the event is in error, after reporting it with
+ * ini_error(); the parse then goes on with the next line and ends in failure.
  */
 typedef bool (*ini_section_fn)(const struct ini_handler *h, const struct ini_pos *pos,
 			       const char *name);
@@ -40,14 +40,15 @@ struct ini_handler {
 	ini_section_fn on_section;
 	ini_key_fn on_key;
 	void *arg; /* borrowed: the callbacks' state */
-	char *err; /* borrowed: receives the first error, "<file>:<line>: <message>" */
+	/*
+	 * borrowed; emptied when a parse starts, then every error is appended, one
+	 * "<file>:<line>: <message>" per line joined by '\n'; a list cut for lack of room
+	 * ends with "..."
+	 */
+	char *err;
 	size_t errlen;
 };
 
-/*
- * Parses a file. False on the first syntax error, unreadable file (top level: `could not
- * open "<path>": <reason>`, without a position) or callback failure; err then says why.
- */
 /*
  * Unquotes a single-quoted string starting at s (on the quote), turning '' into ' in place.
  * The content starts at s + 1 and ends at *content_end (where the caller may put a NUL).
@@ -55,12 +56,18 @@ struct ini_handler {
  */
 char *ini_unquote(char *s, char **content_end);
 
+/*
+ * Parses a file. Every line is read even after errors; false if there was any: a syntax
+ * error, a callback failure, a missing or too deeply nested %include (reported at the
+ * %include line), or an unreadable top-level file (`could not open "<path>": <reason>`,
+ * without a position, and nothing is parsed).
+ */
 MUST_CHECK bool ini_parse_file(const char *path, const struct ini_handler *h);
 
 /* Parses text held in memory; name stands for the file name in positions and errors. */
 MUST_CHECK bool ini_parse_string(const char *text, const char *name, const struct ini_handler *h);
 
-/* Writes "<file>:<line>: <message>" into h->err. */
+/* Appends "<file>:<line>: <message>" to the list in h->err (see struct ini_handler). */
 void ini_error(const struct ini_handler *h, const struct ini_pos *pos, const char *fmt, ...)
     PRINTF_FMT(3, 4);
 

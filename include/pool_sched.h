@@ -44,6 +44,13 @@ void pool_schedule(struct pool *pool, struct worker *w);
 void pool_server_ready(struct server *server, struct client *opened_for);
 
 /*
+ * Closes idle servers, longest idle first, while the pool has more than pool_size plus
+ * reserve_pool_size (a reload made it smaller). Servers in use are left to finish: they
+ * are closed as they come back idle, since handing out a server trims first.
+ */
+void pool_trim(struct pool *pool);
+
+/*
  * Opens a new server connection if the limits allow; reserve allows the reserve pool. In
  * session pooling it logs in with the values of the first waiting client that has no
  * server on its way.

@@ -23,11 +23,17 @@ struct worker;
 struct pool_period;
 
 struct database {
-	struct list_node node;	  /* on registry.databases */
-	char *name;		  /* owned */
-	const struct db_def *def; /* borrowed from registry.cfg; re-pointed on reload */
-	char *auto_dbname;	  /* owned: server db name for an entry created from "*" */
-	unsigned server_count;	  /* servers of all its pools, for max_db_connections */
+	struct list_node node; /* on registry.databases */
+	char *name;	       /* owned */
+	/*
+	 * borrowed from registry.cfg, re-pointed on reload; never NULL. When a reload removes
+	 * the entry, def stays the last definition, kept alive by removed_from, so that the
+	 * clients already logged in keep working; new logins no longer find the database.
+	 */
+	const struct db_def *def;
+	struct config *removed_from; /* owned reference while removed from the config, or NULL */
+	char *auto_dbname;	     /* owned: server db name for an entry created from "*" */
+	unsigned server_count;	     /* servers of all its pools, for max_db_connections */
 	unsigned client_count;
 	bool paused;   /* PAUSE db: no server is handed out (control.c) */
 	bool disabled; /* DISABLE db: new logins are refused */
@@ -68,7 +74,13 @@ struct registry {
 	char *conffile;		     /* owned: path for reload */
 	struct worker *workers[WEIR_MAX_WORKERS]; /* borrowed: each registers at creation */
 	unsigned nworkers;
-	uint32_t last_conn_id;		    /* atomic: connection ids are unique in the process */
+	uint32_t last_conn_id; /* atomic: connection ids are unique in the process */
+	/*
+	 * owned, reload.c's: per config_keys[] entry, the value the config file gives a key
+	 * that needs a restart, while it differs from the running one (else NULL); the array
+	 * is NULL until the first such change
+	 */
+	char **restart_pending;
 	usec_t started;			    /* wall clock: start of the process */
 	usec_t stats_period_start;	    /* monotonic: of the current stats_period (stats.c) */
 	struct pool_period *console_period; /* owned: the console's periods (stats.c) */
@@ -79,7 +91,7 @@ void registry_free(struct registry *reg);
 
 /*
  * The database a client asks for: an entry of [databases], or one created from "*".
- * NULL if neither exists.
+ * NULL if neither exists (an entry removed by a reload does not).
  */
 struct database *registry_database(struct registry *reg, const char *name);
 struct user *registry_user(struct registry *reg, const char *name);
@@ -89,7 +101,13 @@ struct user *registry_find_user(const struct registry *reg, const char *name);
 /* The pool for (database, server-side user), created on first use. */
 struct pool *registry_pool(struct registry *reg, struct database *db, struct user *user);
 
-/* Swaps in a new snapshot; databases are re-pointed, caches of changed users dropped. */
+/*
+ * Swaps in a new snapshot and auth_file (both taken; auth may be the running table, which
+ * is then kept). Databases are re-pointed: the servers of a changed one are retired (closed
+ * when released), a removed one keeps serving its clients and takes no new ones; the
+ * users' cached keys are dropped; pools take the new modes, limits and sizes (idle servers
+ * over a reduced size are closed at once).
+ */
 void registry_apply(struct registry *reg, struct config *cfg, struct auth_file *auth);
 
 /* The server-side user name for a database and a client's login name. */

@@ -13,6 +13,3 @@ struct signals;
 
 struct signals *signals_setup(struct worker *w);
 void signals_free(struct signals *s);
-
-/* Re-reads the config file and auth_file; the old ones stay if either is bad. */
-bool weir_reload(struct worker *w);

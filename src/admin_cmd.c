@@ -17,23 +17,30 @@
 #include "control.h"
 #include "log.h"
 #include "registry.h"
-#include "signals.h"
+#include "reload.h"
 #include "worker.h"
 
-/* Until reload.c: the whole file, and SET that cannot be applied yet. */
 static bool admin_reload(struct worker *w, char *err, size_t errlen)
 {
-	snprintf(err, errlen, "see the log");
-	return weir_reload(w);
+	return reload_run(w, err, errlen);
 }
 
+/* SET key = value: one [weir] key, checked as the file's would be, applied as a reload. */
 static bool admin_set(struct worker *w, const char *key, const char *value, char *err,
 		      size_t errlen)
 {
-	(void)w;
-	(void)value;
-	snprintf(err, errlen, "SET failed: %s cannot be set yet", key);
-	return false;
+	struct config *next = config_with_value(w->reg->cfg, key, value, err, errlen);
+	static const char failed[] = "SET failed: ";
+
+	if (!next)
+		return false;
+	if (errlen <= sizeof(failed))
+		return reload_apply(w, next, NULL, NULL, 0);
+	memcpy(err, failed, sizeof(failed) - 1);
+	if (!reload_apply(w, next, NULL, err + sizeof(failed) - 1, errlen - sizeof(failed) + 1))
+		return false;
+	log_info("parameter \"%s\" set to \"%s\" from the console", key, value);
+	return true;
 }
 
 /*

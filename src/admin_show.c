@@ -22,6 +22,7 @@
 #include "pool.h"
 #include "prepared.h"
 #include "registry.h"
+#include "reload.h"
 #include "server.h"
 #include "stats.h"
 #include "worker.h"
@@ -436,7 +437,7 @@ void show_for_each_db(struct show *sh, void (*fn)(struct show *sh, struct databa
 	list_for_each_safe(n, t, &reg->databases) {
 		struct database *db = list_entry(n, struct database, node);
 
-		if (db->auto_dbname && db->def)
+		if (db->auto_dbname && !db->removed_from)
 			fn(sh, db);
 	}
 }
@@ -744,18 +745,24 @@ static void show_config(struct show *sh)
 		{ "default", RS_TEXT },
 		{ "changeable", RS_TEXT },
 	};
-	const struct config *cfg = sh->client->conn.worker->reg->cfg;
-	char value[1024];
+	const struct registry *reg = sh->client->conn.worker->reg;
+	char value[1024], changeable[1100];
 
 	show_begin(sh, cols, ARRAY_SIZE(cols));
 	for (size_t i = 0; i < config_nkeys; i++) {
 		const struct config_key *k = &config_keys[i];
+		const char *pending = reload_pending_value(reg, k);
 
-		config_format_value(cfg, k, value, sizeof(value));
+		/* value is what runs; a file value waiting for a restart is told apart */
+		config_format_value(reg->cfg, k, value, sizeof(value));
+		snprintf(changeable, sizeof(changeable), "%s", show_changeable(k));
+		if (pending)
+			snprintf(changeable, sizeof(changeable), "no (restart needed for \"%s\")",
+				 pending);
 		rs_text(sh->rs, k->name);
 		rs_text(sh->rs, value);
 		rs_text(sh->rs, k->default_value ? k->default_value : "0");
-		rs_text(sh->rs, show_changeable(k));
+		rs_text(sh->rs, changeable);
 	}
 	show_end(sh);
 }

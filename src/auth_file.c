@@ -186,11 +186,12 @@ static struct auth_file *parse_buffer(char *text, const char *name, char *err, s
 	char *line = text, *nl;
 	bool ok = true;
 
-	for (; ok && line; line = nl ? nl + 1 : NULL, p.pos.line++) {
+	/* a bad line does not end the parse: every one is reported */
+	for (; line; line = nl ? nl + 1 : NULL, p.pos.line++) {
 		nl = strchr(line, '\n');
 		if (nl)
 			*nl = '\0';
-		ok = add_line(&p, line, &arr, &n, &cap);
+		ok = add_line(&p, line, &arr, &n, &cap) && ok;
 	}
 	if (ok)
 		af = build(arr, n);

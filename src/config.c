@@ -13,9 +13,15 @@
  *
  * This module does not apply a snapshot (that is the reload logic's job) and never exits.
  *
- * Entry points: config_load, config_load_string, config_ref, config_unref, config_find_db,
- * config_find_user, config_find_peer, config_find_key, config_format_value, the enum name
- * functions, and config_keys[].
+ * A load reports every error it finds, not only the first: a bad value, an unknown key or a
+ * bad entry is reported and the next line is read; the snapshot is only returned when there
+ * was none. config_with_value() makes the snapshot of a SET with the same parser and checks
+ * as a file.
+ *
+ * Entry points: config_load, config_load_string, config_with_value, config_check,
+ * config_ref, config_unref, config_find_db, config_find_user, config_find_peer,
+ * config_find_key, config_format_value, config_same_value, config_copy_value, the enum
+ * name functions, and config_keys[].
  */
 #include <limits.h>
 #include <string.h>
@@ -364,6 +370,61 @@ void config_unref(struct config *cfg)
 		config_free(cfg);
 }
 
+/* A deep copy of src with one reference: SET builds its snapshot from the running one. */
+static struct config *config_copy(const struct config *src)
+{
+	struct config *cfg = xmalloc(sizeof(*cfg));
+
+	*cfg = *src;
+	cfg->refcount = 1;
+	for (size_t i = 0; i < config_nkeys; i++) {
+		char **str = field_of(cfg, &config_keys[i]);
+
+		if (config_keys[i].type == CONFIG_STRING)
+			*str = xstrdup(*str);
+	}
+	cfg->dbs = xcalloc(src->ndbs ? src->ndbs : 1, sizeof(*cfg->dbs));
+	for (size_t i = 0; i < src->ndbs; i++)
+		config_db_copy(&cfg->dbs[i], &src->dbs[i]);
+	cfg->users = xcalloc(src->nusers ? src->nusers : 1, sizeof(*cfg->users));
+	for (size_t i = 0; i < src->nusers; i++)
+		config_user_copy(&cfg->users[i], &src->users[i]);
+	cfg->peers = xcalloc(src->npeers ? src->npeers : 1, sizeof(*cfg->peers));
+	for (size_t i = 0; i < src->npeers; i++)
+		config_peer_copy(&cfg->peers[i], &src->peers[i]);
+	return cfg;
+}
+
+/* The size of a field that is not a string. */
+static size_t value_size(const struct config_key *key)
+{
+	switch (key->type) {
+	case CONFIG_BOOL:
+		return sizeof(bool);
+	case CONFIG_TIME:
+		return sizeof(usec_t);
+	default:
+		return sizeof(int);
+	}
+}
+
+bool config_same_value(const struct config *a, const struct config *b, const struct config_key *key)
+{
+	const void *pa = field_of(a, key), *pb = field_of(b, key);
+
+	if (key->type == CONFIG_STRING)
+		return strcmp(*(char *const *)pa, *(char *const *)pb) == 0;
+	return memcmp(pa, pb, value_size(key)) == 0;
+}
+
+void config_copy_value(struct config *cfg, const struct config *src, const struct config_key *key)
+{
+	if (key->type == CONFIG_STRING)
+		replace_string(field_of(cfg, key), *(char *const *)field_of(src, key));
+	else
+		memcpy(field_of(cfg, key), field_of(src, key), value_size(key));
+}
+
 /* ---- lookups ---- */
 
 static int db_cmp(const void *name, const void *elem)
@@ -500,6 +561,7 @@ enum section {
 	SECTION_DATABASES,
 	SECTION_USERS,
 	SECTION_PEERS,
+	SECTION_UNKNOWN, /* reported at its header; its keys are skipped without more errors */
 };
 
 struct key_pos {
@@ -556,6 +618,7 @@ static bool on_section(const struct ini_handler *h, const struct ini_pos *pos, c
 			return true;
 		}
 	}
+	ld->section = SECTION_UNKNOWN;
 	ini_error(h, pos, "unknown section \"%s\"", name);
 	return false;
 }
@@ -653,6 +716,8 @@ static bool on_key(const struct ini_handler *h, const struct ini_pos *pos, const
 		return add_user(ld, pos, key, value);
 	case SECTION_PEERS:
 		return add_peer(ld, pos, key, value);
+	case SECTION_UNKNOWN:
+		return true;
 	case SECTION_NONE:
 		break;
 	}
@@ -660,25 +725,21 @@ static bool on_key(const struct ini_handler *h, const struct ini_pos *pos, const
 	return false;
 }
 
-/* ---- checks after the whole file was read ---- */
+/* ---- checks that span keys, after the whole file was read or a SET ---- */
 
-static const struct key_pos *pos_of(const struct loader *ld, const char *key)
+/*
+ * A check writes why cfg breaks it into msg (without position) and returns false. The
+ * loader reports it at the line of the first of keys[] that the file set (keys[0]'s
+ * "(default)" position when none was).
+ */
+struct cross_check {
+	bool (*fn)(struct config *cfg, char *msg, size_t len);
+	const char *keys[2]; /* a NULL second key: only one */
+};
+
+static bool check_auth_type(struct config *cfg, char *msg, size_t len)
 {
-	return &ld->pos[config_find_key(key) - config_keys];
-}
-
-static void error_at(const struct loader *ld, const struct key_pos *kp, const char *msg)
-{
-	struct ini_pos pos = { kp->file ? kp->file : "(default)", kp->line };
-
-	ini_error(ld->h, &pos, "%s", msg);
-}
-
-static bool check_auth_type(const struct loader *ld)
-{
-	char msg[128];
-
-	switch (ld->cfg->auth_type) {
+	switch (cfg->auth_type) {
 	case AUTH_TYPE_ANY:
 	case AUTH_TYPE_TRUST:
 	case AUTH_TYPE_PLAIN:
@@ -688,48 +749,74 @@ static bool check_auth_type(const struct loader *ld)
 	default:
 		break;
 	}
-	snprintf(msg, sizeof(msg), "auth_type \"%s\" is not implemented yet",
-		 auth_type_name(ld->cfg->auth_type));
-	error_at(ld, pos_of(ld, "auth_type"), msg);
+	snprintf(msg, len, "auth_type \"%s\" is not implemented yet",
+		 auth_type_name(cfg->auth_type));
 	return false;
 }
 
-static bool check_packet_sizes(const struct loader *ld)
+static bool check_packet_sizes(struct config *cfg, char *msg, size_t len)
 {
-	const struct key_pos *kp = pos_of(ld, "max_packet_size");
-	char msg[128];
-
-	if (ld->cfg->max_packet_size >= ld->cfg->pkt_buf)
+	if (cfg->max_packet_size >= cfg->pkt_buf)
 		return true;
-	if (!kp->file)
-		kp = pos_of(ld, "pkt_buf");
-	snprintf(msg, sizeof(msg), "max_packet_size (%d) must not be smaller than pkt_buf (%d)",
-		 ld->cfg->max_packet_size, ld->cfg->pkt_buf);
-	error_at(ld, kp, msg);
+	snprintf(msg, len, "max_packet_size (%d) must not be smaller than pkt_buf (%d)",
+		 cfg->max_packet_size, cfg->pkt_buf);
 	return false;
 }
 
 /* server_require_auth is a string in the table; its list is parsed here, once. */
-static bool check_require_auth(const struct loader *ld)
+static bool check_require_auth(struct config *cfg, char *msg, size_t len)
 {
-	struct config *cfg = ld->cfg;
-	char why[160], msg[512];
+	char why[160];
 
 	if (auth_require_parse(cfg->server_require_auth, &cfg->server_require_auth_allowed, why,
 			       sizeof(why)))
 		return true;
-	snprintf(msg, sizeof(msg), "invalid value \"%s\" for parameter server_require_auth: %s",
+	snprintf(msg, len, "invalid value \"%s\" for parameter server_require_auth: %s",
 		 cfg->server_require_auth, why);
-	error_at(ld, pos_of(ld, "server_require_auth"), msg);
 	return false;
 }
 
-static bool finish(struct loader *ld, const char *path)
+static const struct cross_check cross_checks[] = {
+	{ check_auth_type, { "auth_type", NULL } },
+	{ check_packet_sizes, { "max_packet_size", "pkt_buf" } },
+	{ check_require_auth, { "server_require_auth", NULL } },
+};
+
+static const struct key_pos *pos_of(const struct loader *ld, const char *key)
+{
+	return &ld->pos[config_find_key(key) - config_keys];
+}
+
+static void report_check(const struct loader *ld, const struct cross_check *c, const char *msg)
+{
+	const struct key_pos *kp = pos_of(ld, c->keys[0]);
+	struct ini_pos pos;
+
+	if (!kp->file && c->keys[1] && pos_of(ld, c->keys[1])->file)
+		kp = pos_of(ld, c->keys[1]);
+	pos = (struct ini_pos){ kp->file ? kp->file : "(default)", kp->line };
+	ini_error(ld->h, &pos, "%s", msg);
+}
+
+/* Runs every check (each failure is reported); false if one failed. */
+static bool check_all(struct loader *ld)
+{
+	char msg[ENTRY_MSG_LEN];
+	bool ok = true;
+
+	for (size_t i = 0; i < ARRAY_SIZE(cross_checks); i++) {
+		if (cross_checks[i].fn(ld->cfg, msg, sizeof(msg)))
+			continue;
+		report_check(ld, &cross_checks[i], msg);
+		ok = false;
+	}
+	return ok;
+}
+
+static void finish(struct loader *ld, const char *path)
 {
 	struct config *cfg = ld->cfg;
 
-	if (!check_auth_type(ld) || !check_packet_sizes(ld) || !check_require_auth(ld))
-		return false;
 	if (path && cfg->conffile[0] == '\0')
 		replace_string(&cfg->conffile, path);
 	sort_sections(cfg);
@@ -737,7 +824,6 @@ static bool finish(struct loader *ld, const char *path)
 		if (cfg->peers[i].pool_size < 0)
 			cfg->peers[i].pool_size = cfg->default_pool_size;
 	}
-	return true;
 }
 
 static void loader_init(struct loader *ld, struct ini_handler *h, char *err, size_t errlen)
@@ -750,10 +836,15 @@ static void loader_init(struct loader *ld, struct ini_handler *h, char *err, siz
 	ld->pos = xcalloc(config_nkeys, sizeof(*ld->pos));
 }
 
-/* Runs the final checks if parsing succeeded, frees the loader, returns the snapshot. */
+/*
+ * Runs the checks that span keys (after a failed parse too: every error is reported),
+ * frees the loader, and returns the snapshot, or NULL if anything was wrong.
+ */
 static struct config *loader_done(struct loader *ld, bool ok, const char *path)
 {
-	ok = ok && finish(ld, path);
+	ok = check_all(ld) && ok;
+	if (ok)
+		finish(ld, path);
 	for (size_t i = 0; i < ld->nfiles; i++)
 		free(ld->files[i]);
 	free(ld->files);
@@ -781,4 +872,58 @@ struct config *config_load_string(const char *text, const char *name, char *err,
 
 	loader_init(&ld, &h, err, errlen);
 	return loader_done(&ld, ini_parse_string(text, name, &h), NULL);
+}
+
+static void warn_unimplemented(const struct config_key *k)
+{
+	if (!(k->flags & CONFIG_IMPLEMENTED))
+		log_warning("parameter \"%s\" is not implemented yet, its value is ignored",
+			    k->name);
+}
+
+/* The first cross-key check that cfg fails, into msg; true if none does. */
+static bool checks_pass(struct config *cfg, char *msg, size_t len)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(cross_checks); i++) {
+		if (!cross_checks[i].fn(cfg, msg, len))
+			return false;
+	}
+	return true;
+}
+
+bool config_check(struct config *cfg, char *err, size_t errlen)
+{
+	char msg[ENTRY_MSG_LEN];
+
+	if (checks_pass(cfg, msg, sizeof(msg)))
+		return true;
+	if (err && errlen)
+		snprintf(err, errlen, "%s", msg);
+	return false;
+}
+
+struct config *config_with_value(const struct config *cfg, const char *key, const char *value,
+				 char *err, size_t errlen)
+{
+	const struct config_key *k = config_find_key(key);
+	char msg[ENTRY_MSG_LEN];
+	struct config *next;
+
+	if (!k) {
+		snprintf(msg, sizeof(msg), "unknown parameter: %s", key);
+		next = NULL;
+	} else {
+		next = config_copy(cfg);
+		if (!set_value(next, k, value))
+			snprintf(msg, sizeof(msg), "invalid value \"%s\" for parameter %s", value,
+				 key);
+		else if (checks_pass(next, msg, sizeof(msg))) {
+			warn_unimplemented(k);
+			return next;
+		}
+	}
+	config_unref(next);
+	if (err && errlen)
+		snprintf(err, errlen, "SET failed: %s", msg);
+	return NULL;
 }

@@ -10,8 +10,8 @@
  * tokenizer and one applier serve all three. This module does not know where an entry came
  * from: the loader in config.c adds file and line to the messages written here.
  *
- * Entry points: config_db_parse, config_user_parse, config_peer_parse, their _free
- * functions, and config_parse_int/_bool/_time/_enum.
+ * Entry points: config_db_parse, config_user_parse, config_peer_parse, their _copy and
+ * _free functions, and config_parse_int/_bool/_time/_enum.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -227,6 +227,17 @@ static bool store_field(const struct field *f, void *dst, const char *value)
 	return false;
 }
 
+/* Gives dst (a bitwise copy of src) strings of its own. */
+static void copy_fields(const struct field_set *set, void *dst)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		char **p = (char **)((char *)dst + set->fields[i].offset);
+
+		if (set->fields[i].type == FIELD_STR && *p)
+			*p = xstrdup(*p);
+	}
+}
+
 static void free_fields(const struct field_set *set, void *base)
 {
 	for (size_t i = 0; i < set->n; i++) {
@@ -429,6 +440,26 @@ bool config_peer_parse(const char *id, const char *value, struct peer_def *out, 
 		return false;
 	}
 	return true;
+}
+
+void config_db_copy(struct db_def *dst, const struct db_def *src)
+{
+	*dst = *src;
+	copy_fields(&db_set, dst);
+	dst->name = xstrdup(src->name);
+	dst->file = src->file ? xstrdup(src->file) : NULL;
+}
+
+void config_user_copy(struct user_def *dst, const struct user_def *src)
+{
+	*dst = *src;
+	dst->name = xstrdup(src->name);
+}
+
+void config_peer_copy(struct peer_def *dst, const struct peer_def *src)
+{
+	*dst = *src;
+	copy_fields(&peer_set, dst);
 }
 
 void config_db_free(struct db_def *db)

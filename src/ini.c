@@ -5,6 +5,11 @@
  * positions ("file:line") that every error carries. It does not own the meaning of
  * sections or keys (config.c) nor connection strings (config_db.c).
  *
+ * A parse does not stop at an error: the line is reported and skipped, and the next one is
+ * read, so that one look at the errors shows everything wrong with a file (as an operator
+ * fixing a config for a reload needs). Errors are appended to the handler's buffer, one
+ * "file:line: message" per line.
+ *
  * Each file is read into one mutable buffer that is cut into lines and tokens in place, so
  * the key and value handed to a callback point into that buffer; the buffer is wiped before
  * it is freed because values may be passwords.
@@ -25,30 +30,75 @@
 
 struct ini_parser {
 	const struct ini_handler *h;
-	int depth; /* current %include nesting; 0 for the top-level file */
+	int depth;   /* current %include nesting; 0 for the top-level file */
+	bool failed; /* an error was reported: the parse goes on, its result is false */
 };
 
-static bool parse_text(struct ini_parser *p, char *text, const char *name);
+static void parse_text(struct ini_parser *p, char *text, const char *name);
+
+/*
+ * Appends text to the error list in buf (size bytes, NUL-terminated), one error per line.
+ * What does not fit is cut and the list then ends with "...", so that a reader can tell;
+ * later errors only keep that mark.
+ */
+static void append_error(char *buf, size_t size, const char *text)
+{
+	size_t used = strnlen(buf, size - 1), room = size - 1 - used;
+	size_t len = strlen(text), sep = used ? 1 : 0;
+
+	if (sep + len <= room) {
+		if (sep)
+			buf[used++] = '\n';
+		memcpy(buf + used, text, len + 1);
+		return;
+	}
+	if (sep && room) {
+		buf[used++] = '\n';
+		room--;
+	}
+	memcpy(buf + used, text, room);
+	buf[size - 1] = '\0';
+	if (size > 3)
+		memcpy(buf + size - 4, "...", 3);
+}
 
 void ini_error(const struct ini_handler *h, const struct ini_pos *pos, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
+	int head, body;
+	char *msg;
 
 	if (!h->err || h->errlen == 0)
 		return;
-	n = snprintf(h->err, h->errlen, "%s:%d: ", pos->file, pos->line);
-	if (n < 0 || (size_t)n >= h->errlen)
-		return;
+	head = snprintf(NULL, 0, "%s:%d: ", pos->file, pos->line);
 	va_start(ap, fmt);
-	vsnprintf(h->err + n, h->errlen - (size_t)n, fmt, ap);
+	body = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
+	if (head < 0 || body < 0)
+		return;
+	msg = xmalloc((size_t)head + (size_t)body + 1);
+	snprintf(msg, (size_t)head + 1, "%s:%d: ", pos->file, pos->line);
+	va_start(ap, fmt);
+	vsnprintf(msg + head, (size_t)body + 1, fmt, ap);
+	va_end(ap);
+	append_error(h->err, h->errlen, msg);
+	free(msg);
+}
+
+static void clear_errors(const struct ini_handler *h)
+{
+	if (h->err && h->errlen)
+		h->err[0] = '\0';
 }
 
 static void plain_error(const struct ini_handler *h, const char *path, int errnum)
 {
-	if (h->err && h->errlen)
-		snprintf(h->err, h->errlen, "could not open \"%s\": %s", path, strerror(errnum));
+	char msg[1024];
+
+	if (!h->err || h->errlen == 0)
+		return;
+	snprintf(msg, sizeof(msg), "could not open \"%s\": %s", path, strerror(errnum));
+	append_error(h->err, h->errlen, msg);
 }
 
 /* Moves the buffer to a larger one, wiping the old copy (it may hold secrets). */
@@ -144,7 +194,6 @@ static bool include_file(struct ini_parser *p, const struct ini_pos *pos, const 
 {
 	size_t len = 0;
 	char *text;
-	bool ok;
 
 	if (p->depth >= INI_MAX_INCLUDE_DEPTH) {
 		ini_error(p->h, pos, "too many nested %%include directives (at most %d)",
@@ -157,10 +206,10 @@ static bool include_file(struct ini_parser *p, const struct ini_pos *pos, const 
 		return false;
 	}
 	p->depth++;
-	ok = parse_text(p, text, path);
+	parse_text(p, text, path);
 	p->depth--;
 	ini_free_text(text, len);
-	return ok;
+	return true;
 }
 
 static bool parse_directive(struct ini_parser *p, const struct ini_pos *pos, char *s)
@@ -258,7 +307,8 @@ static bool parse_line(struct ini_parser *p, const struct ini_pos *pos, char *li
 	}
 }
 
-static bool parse_text(struct ini_parser *p, char *text, const char *name)
+/* Every line is parsed, whatever errors came before: each one is reported. */
+static void parse_text(struct ini_parser *p, char *text, const char *name)
 {
 	struct ini_pos pos = { name, 1 };
 	char *line = text, *nl;
@@ -270,34 +320,37 @@ static bool parse_text(struct ini_parser *p, char *text, const char *name)
 		if (nl)
 			*nl = '\0';
 		if (!parse_line(p, &pos, line))
-			return false;
+			p->failed = true;
 	}
-	return true;
 }
 
 bool ini_parse_string(const char *text, const char *name, const struct ini_handler *h)
 {
-	struct ini_parser p = { h, 0 };
+	struct ini_parser p = { h, 0, false };
 	size_t len = strlen(text);
-	char *copy = xstrndup(text, len);
-	bool ok = parse_text(&p, copy, name);
+	char *copy;
 
+	clear_errors(h);
+	copy = xstrndup(text, len);
+
+	parse_text(&p, copy, name);
 	ini_free_text(copy, len);
-	return ok;
+	return !p.failed;
 }
 
 bool ini_parse_file(const char *path, const struct ini_handler *h)
 {
-	struct ini_parser p = { h, 0 };
+	struct ini_parser p = { h, 0, false };
 	size_t len = 0;
-	char *text = ini_read_file(path, &len);
-	bool ok;
+	char *text;
 
+	clear_errors(h);
+	text = ini_read_file(path, &len);
 	if (!text) {
 		plain_error(h, path, errno);
 		return false;
 	}
-	ok = parse_text(&p, text, path);
+	parse_text(&p, text, path);
 	ini_free_text(text, len);
-	return ok;
+	return !p.failed;
 }

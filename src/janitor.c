@@ -141,6 +141,7 @@ static void check_servers(struct pool *pool, const struct config *cfg, usec_t no
 		if (server->draining && expired(server->drain_since, drain_limit(cfg), now))
 			server_close(server, "query did not end after its cancel");
 	}
+	pool_trim(pool);
 	list_for_each_safe(n, t, &pool->servers[SV_IDLE]) {
 		struct server *server = list_entry(n, struct server, node);
 		bool keep = (int)pool_server_count(pool) <= pool_min_size(pool);
@@ -157,8 +158,10 @@ static void check_servers(struct pool *pool, const struct config *cfg, usec_t no
 static void fill_min_pool(struct pool *pool, struct worker *w)
 {
 	int min = pool_min_size(pool);
-	bool wanted = (pool->db->def && pool->db->def->user) ||
-		      pool->clients[CL_ACTIVE].count + pool->clients[CL_WAITING].count > 0;
+	/* a database removed by a reload keeps what its clients use, and grows no more */
+	bool wanted = !pool->db->removed_from &&
+		      ((pool->db->def && pool->db->def->user) ||
+		       pool->clients[CL_ACTIVE].count + pool->clients[CL_WAITING].count > 0);
 
 	while (wanted && min > 0 && (int)pool_server_count(pool) < min)
 		if (!pool_launch(pool, w, false))

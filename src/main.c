@@ -201,14 +201,25 @@ static void log_fd_limits(const struct config *cfg)
 			 cfg->max_client_conn);
 }
 
+#define CONFIG_ERRORS_LEN (16 * 1024)
+
+/* Every error of the file, one per line, then exit: the operator fixes them all at once. */
 static struct config *load_config(const char *path)
 {
-	char err[512];
-	struct config *cfg = config_load(path, err, sizeof(err));
+	char *err = xmalloc(CONFIG_ERRORS_LEN), *line, *nl;
+	struct config *cfg = config_load(path, err, CONFIG_ERRORS_LEN);
 
-	if (!cfg)
-		die("%s", err);
-	return cfg;
+	if (cfg) {
+		free(err);
+		return cfg;
+	}
+	for (line = err; line; line = nl ? nl + 1 : NULL) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		log_fatal("%s", line);
+	}
+	exit(1);
 }
 
 static struct auth_file *load_auth(const struct config *cfg)

@@ -69,6 +69,23 @@ static bool evict_for(struct pool *pool, bool same_db)
 	return true;
 }
 
+/* Whether the pool has more servers than pool_size and the reserve allow (after a reload). */
+static bool over_size(const struct pool *pool)
+{
+	int size = pool_size(pool);
+
+	return size > 0 &&
+	       pool_server_count(pool) > (unsigned)size + (unsigned)pool_reserve_size(pool);
+}
+
+void pool_trim(struct pool *pool)
+{
+	struct server *idle;
+
+	while (over_size(pool) && (idle = oldest_idle(pool)))
+		server_close(idle, "pool size reduced");
+}
+
 static bool at_cap(unsigned count, int limit)
 {
 	return limit > 0 && count >= (unsigned)limit;
@@ -175,6 +192,7 @@ static struct server *take_idle(struct pool *pool, const struct client *client)
 	const struct config *cfg = pool->reg->cfg;
 	struct list_node *n, *t;
 
+	pool_trim(pool);
 	list_for_each_safe(n, t, &pool->servers[SV_IDLE]) {
 		struct server *server = list_entry(n, struct server, node);
 

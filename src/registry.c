@@ -12,6 +12,7 @@
 #include "config.h"
 #include "log.h"
 #include "pool.h"
+#include "pool_sched.h"
 #include "prepared.h"
 #include "registry.h"
 
@@ -59,6 +60,7 @@ void registry_free(struct registry *reg)
 	while ((n = list_pop_first(&reg->databases))) {
 		struct database *db = list_entry(n, struct database, node);
 
+		config_unref(db->removed_from);
 		free(db->name);
 		free(db->auto_dbname);
 		free(db);
@@ -68,6 +70,9 @@ void registry_free(struct registry *reg)
 	config_unref(reg->cfg);
 	if (reg->auth)
 		auth_file_free(reg->auth);
+	for (size_t i = 0; reg->restart_pending && i < config_nkeys; i++)
+		free(reg->restart_pending[i]);
+	free(reg->restart_pending);
 	params_free_names(&reg->tracked);
 	free(reg->console_period);
 	params_cache_free(&reg->canon);
@@ -97,7 +102,7 @@ struct database *registry_database(struct registry *reg, const char *name)
 	bool is_auto = false;
 
 	if (db)
-		return db->def ? db : NULL;
+		return db->removed_from ? NULL : db;
 	def = config_find_db(reg->cfg, name);
 	if (!def) {
 		def = config_find_db(reg->cfg, "*");
@@ -207,26 +212,48 @@ static void retire_servers(struct registry *reg, const struct database *db)
 	}
 }
 
+/*
+ * A database gone from the new config keeps its definition from the old one (reg->cfg,
+ * pinned), so that the clients it has keep working as before; PgBouncer-style logins of
+ * new clients get "no such database". Adding it back re-points it as any change would.
+ */
+static void repoint_database(struct registry *reg, struct database *db, const struct config *cfg)
+{
+	const struct db_def *old = db->def, *def;
+
+	def = config_find_db(cfg, db->auto_dbname ? "*" : db->name);
+	if (!def) {
+		if (!db->removed_from) {
+			log_warning("database \"%s\" was removed from the config: its clients "
+				    "keep their connections, new logins are refused",
+				    db->name);
+			db->removed_from = config_ref(reg->cfg);
+		}
+		return;
+	}
+	db->def = def;
+	if (db_def_changed(old, def))
+		retire_servers(reg, db);
+	if (db->removed_from) {
+		log_info("database \"%s\" is back in the config", db->name);
+		config_unref(db->removed_from);
+		db->removed_from = NULL;
+	}
+}
+
 void registry_apply(struct registry *reg, struct config *cfg, struct auth_file *auth)
 {
 	struct list_node *n, *t;
 
 	list_for_each_safe(n, t, &reg->databases) {
-		struct database *db = list_entry(n, struct database, node);
-		const struct db_def *old = db->def;
-
-		db->def = config_find_db(cfg, db->auto_dbname ? "*" : db->name);
-		if (!db->def)
-			log_warning("database \"%s\" was removed from the config", db->name);
-		if (old && db_def_changed(old, db->def))
-			retire_servers(reg, db);
+		repoint_database(reg, list_entry(n, struct database, node), cfg);
 	}
 	list_for_each_safe(n, t, &reg->users) {
 		forget_user_keys(list_entry(n, struct user, node));
 	}
 	config_unref(reg->cfg);
 	reg->cfg = cfg;
-	if (reg->auth)
+	if (reg->auth != auth)
 		auth_file_free(reg->auth);
 	reg->auth = auth;
 	list_for_each_safe(n, t, &reg->pools) {
@@ -235,6 +262,7 @@ void registry_apply(struct registry *reg, struct config *cfg, struct auth_file *
 		pool_update_mode(pool);
 		pool_update_limits(pool);
 		pool_set_statement_capacity(pool, (unsigned)cfg->max_prepared_statements);
+		pool_trim(pool);
 	}
 	create_forced_pools(reg);
 }

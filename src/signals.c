@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * Signal handling through libevent (the handlers run as ordinary loop callbacks, so they
- * may touch any state) and reload. A reload parses and validates the whole file first; a
- * bad file or auth_file is reported with file:line and the running config stays.
+ * may touch any state). SIGHUP hands over to reload.c.
  */
 #include <event2/event.h>
 #include <signal.h>
@@ -19,6 +18,7 @@
 #include "pool.h"
 #include "pool_sched.h"
 #include "registry.h"
+#include "reload.h"
 #include "signals.h"
 #include "worker.h"
 
@@ -28,42 +28,6 @@ struct signals {
 	struct event *ev[ARRAY_SIZE(handled)]; /* owned */
 };
 
-bool weir_reload(struct worker *w)
-{
-	struct registry *reg = w->reg;
-	struct auth_file *auth = NULL;
-	struct config *cfg;
-	char err[512];
-
-	cfg = config_load(reg->conffile, err, sizeof(err));
-	if (!cfg) {
-		log_error("reload failed, keeping the old config: %s", err);
-		return false;
-	}
-	if (cfg->auth_file[0] && !(auth = auth_file_load(cfg->auth_file, err, sizeof(err)))) {
-		log_error("reload failed, keeping the old config: %s", err);
-		config_unref(cfg);
-		return false;
-	}
-	registry_apply(reg, cfg, auth);
-	deadline_refile_all(w);
-	dns_set_ttls(w->dns, cfg->dns_max_ttl, cfg->dns_nxdomain_ttl);
-	{
-		struct log_settings ls = { .logfile = cfg->logfile,
-					   .syslog = cfg->syslog,
-					   .syslog_ident = cfg->syslog_ident,
-					   .syslog_facility =
-					       syslog_facility_name(cfg->syslog_facility),
-					   .quiet = log_is_quiet(),
-					   .verbose = cfg->verbose };
-
-		if (!log_configure(&ls))
-			log_error("cannot reopen logfile \"%s\"", cfg->logfile);
-	}
-	log_info("config reloaded from \"%s\"", reg->conffile);
-	return true;
-}
-
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct worker *w = arg;
@@ -72,7 +36,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	switch (sig) {
 	case SIGHUP:
 		log_info("got SIGHUP, re-reading config");
-		(void)weir_reload(w);
+		reload_run(w, NULL, 0);
 		break;
 	case SIGINT:
 		control_shutdown(w, SHUTDOWN_WAIT_FOR_SERVERS, "SIGINT");

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "harness.h"
 #include "log.h"
+#include "reload.h"
 
 #define ERRLEN 512
 
@@ -651,5 +652,165 @@ TEST(config_example_file_loads)
 		CHECK(cfg->ndbs > 0);
 		CHECK(config_find_db(cfg, "*") != NULL);
 	}
+	config_unref(cfg);
+}
+
+TEST(config_every_error_of_a_file_is_reported_with_its_line)
+{
+	char err[ERRLEN];
+	struct config *cfg = load("[weir]\n"
+				  "pool_mode = fast\n"
+				  "listen_port = 6000\n"
+				  "no_such_key = 1\n"
+				  "this is garbage\n"
+				  "max_packet_size = 100\n"
+				  "[databases]\n"
+				  "good = host=h\n"
+				  "bad = host=h bogus=1\n"
+				  "[nowhere]\n"
+				  "ignored = 1\n"
+				  "[weir]\n"
+				  "default_pool_size = many\n",
+				  err);
+
+	CHECK(cfg == NULL);
+	CHECK_STR(err, "t.ini:2: invalid value \"fast\" for parameter pool_mode\n"
+		       "t.ini:4: unknown parameter: weir/no_such_key\n"
+		       "t.ini:5: syntax error: expected \"=\" after key\n"
+		       "t.ini:9: unrecognized connection parameter: bogus\n"
+		       "t.ini:10: unknown section \"nowhere\"\n"
+		       "t.ini:13: invalid value \"many\" for parameter default_pool_size\n"
+		       "t.ini:6: max_packet_size (100) must not be smaller than pkt_buf (4096)");
+	config_unref(cfg);
+}
+
+TEST(config_missing_include_is_an_error_at_its_line_and_the_rest_is_still_read)
+{
+	char err[ERRLEN];
+	struct config *cfg =
+	    load("[weir]\n%include /nonexistent/weir-extra.ini\nlisten_port = x\n", err);
+
+	CHECK(cfg == NULL);
+	CHECK_STR(err, "t.ini:2: could not open \"/nonexistent/weir-extra.ini\": No such file or "
+		       "directory\n"
+		       "t.ini:3: invalid value \"x\" for parameter listen_port");
+}
+
+TEST(config_error_list_is_cut_with_dots_when_err_is_small)
+{
+	char err[48];
+	struct config *cfg = config_load_string("[weir]\nlisten_port = a\nlisten_port = b\n",
+						"t.ini", err, sizeof(err));
+
+	CHECK(cfg == NULL);
+	CHECK_INT(strlen(err), sizeof(err) - 1);
+	CHECK_STR(err, "t.ini:2: invalid value \"a\" for parameter lis...");
+}
+
+TEST(config_with_value_sets_one_key_in_a_new_snapshot)
+{
+	char err[ERRLEN];
+	struct config *cfg =
+	    load("[weir]\npool_mode = session\nauth_file = /etc/u.txt\n[databases]\n"
+		 "app = host=h password=secret connect_query='select 1'\n[users]\nu = pool_size=3\n"
+		 "[peers]\n1 = host=p\n",
+		 err);
+	struct config *next;
+
+	CHECK(cfg != NULL);
+	if (!cfg)
+		return;
+	next = config_with_value(cfg, "pool_mode", "transaction", err, sizeof(err));
+	CHECK(next != NULL && next != cfg);
+	CHECK_INT(cfg->pool_mode, POOL_MODE_SESSION);
+	if (next) {
+		CHECK_INT(next->pool_mode, POOL_MODE_TRANSACTION);
+		CHECK_INT(next->refcount, 1);
+		CHECK(next->auth_file != cfg->auth_file);
+		CHECK(next->dbs != cfg->dbs && next->dbs[0].password != cfg->dbs[0].password);
+	}
+	config_unref(cfg); /* the copy owns everything it holds */
+	if (next) {
+		CHECK_STR(next->auth_file, "/etc/u.txt");
+		CHECK_STR(config_find_db(next, "app")->password, "secret");
+		CHECK_STR(config_find_db(next, "app")->connect_query, "select 1");
+		CHECK_STR(config_find_db(next, "app")->file, "t.ini");
+		CHECK_INT(config_find_user(next, "u")->pool_size, 3);
+		CHECK_STR(config_find_peer(next, 1)->host, "p");
+	}
+	config_unref(next);
+}
+
+TEST(config_with_value_checks_the_value_as_the_file_would)
+{
+	char err[ERRLEN];
+	struct config *cfg = load("[weir]\nmax_packet_size = 8192\n", err), *next;
+
+	CHECK(cfg != NULL);
+	if (!cfg)
+		return;
+	CHECK(config_with_value(cfg, "pool_mode", "x", err, sizeof(err)) == NULL);
+	CHECK_STR(err, "SET failed: invalid value \"x\" for parameter pool_mode");
+	CHECK(config_with_value(cfg, "listen_port", "70000", err, sizeof(err)) == NULL);
+	CHECK_STR(err, "SET failed: invalid value \"70000\" for parameter listen_port");
+	CHECK(config_with_value(cfg, "no_such_key", "1", err, sizeof(err)) == NULL);
+	CHECK_STR(err, "SET failed: unknown parameter: no_such_key");
+	CHECK(config_with_value(cfg, "pkt_buf", "16384", err, sizeof(err)) == NULL);
+	CHECK_STR(err, "SET failed: max_packet_size (8192) must not be smaller than pkt_buf "
+		       "(16384)");
+	CHECK(config_with_value(cfg, "auth_type", "cert", NULL, 0) == NULL);
+	next = config_with_value(cfg, "server_require_auth", "!md5", err, sizeof(err));
+	CHECK(next != NULL);
+	if (next)
+		CHECK_INT(next->server_require_auth_allowed,
+			  AUTH_REQUIRE_ANY & ~(1u << AUTH_METHOD_MD5));
+	CHECK_INT(cfg->server_require_auth_allowed, AUTH_REQUIRE_ANY);
+	CHECK_INT(cfg->pkt_buf, 4096);
+	config_unref(next);
+	config_unref(cfg);
+}
+
+TEST(config_restart_keys_keep_their_running_value)
+{
+	char err[ERRLEN], *wanted[200];
+	struct config *running = load("[weir]\nlisten_port = 6000\npkt_buf = 4096\n", err);
+	struct config *next = load("[weir]\nlisten_port = 7000\npkt_buf = 8192\n"
+				   "default_pool_size = 3\nunix_socket_dir = /run/x\n",
+				   err);
+	size_t port = (size_t)(config_find_key("listen_port") - config_keys);
+	size_t dir = (size_t)(config_find_key("unix_socket_dir") - config_keys);
+	size_t pool = (size_t)(config_find_key("default_pool_size") - config_keys);
+
+	CHECK(config_nkeys <= ARRAY_SIZE(wanted));
+	CHECK(running != NULL && next != NULL);
+	if (!running || !next)
+		return;
+	CHECK_INT(reload_keep_restart_values(next, running, wanted), 3);
+	CHECK_STR(wanted[port], "7000");
+	CHECK_STR(wanted[dir], "/run/x");
+	CHECK(wanted[pool] == NULL);
+	CHECK_INT(next->listen_port, 6000);
+	CHECK_INT(next->pkt_buf, 4096);
+	CHECK_STR(next->unix_socket_dir, "/tmp");
+	CHECK_INT(next->default_pool_size, 3); /* reloadable: the file's value */
+	for (size_t i = 0; i < config_nkeys; i++)
+		free(wanted[i]);
+	CHECK_INT(reload_keep_restart_values(next, running, wanted), 0);
+	config_unref(next);
+	config_unref(running);
+}
+
+TEST(config_check_finds_a_broken_pair_of_keys)
+{
+	char err[ERRLEN];
+	struct config *cfg = load("[weir]\nmax_packet_size = 4096\n", err);
+
+	CHECK(cfg != NULL);
+	if (!cfg)
+		return;
+	CHECK(config_check(cfg, err, sizeof(err)));
+	cfg->pkt_buf = 8192; /* not yet shared: as reload does with a restart key */
+	CHECK(!config_check(cfg, err, sizeof(err)));
+	CHECK_STR(err, "max_packet_size (4096) must not be smaller than pkt_buf (8192)");
 	config_unref(cfg);
 }

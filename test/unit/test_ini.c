@@ -153,14 +153,39 @@ TEST(ini_syntax_errors_report_file_and_line)
 	}
 }
 
-TEST(ini_callback_failure_stops_the_parse)
+TEST(ini_callback_failure_is_reported_and_the_parse_goes_on)
 {
 	struct recorder r = { .stop_at_key = "b" };
 	char err[256];
 
-	CHECK(!parse("[s]\na=1\nb=2\nc=3\n", &r, err, sizeof(err)));
-	CHECK_STR(r.events, "[s]a=1@t.ini:2;");
-	CHECK_STR(err, "t.ini:3: stopped at b");
+	CHECK(!parse("[s]\na=1\nb=2\nc=3\nb=4\n", &r, err, sizeof(err)));
+	CHECK_STR(r.events, "[s]a=1@t.ini:2;c=3@t.ini:4;");
+	CHECK_STR(err, "t.ini:3: stopped at b\nt.ini:5: stopped at b");
+}
+
+TEST(ini_every_syntax_error_is_reported_in_order)
+{
+	struct recorder r = { 0 };
+	char err[512];
+
+	CHECK(!parse("[s]\ngarbage\nk = v\n[broken\n%include /nonexistent/x.ini\nz = 1\n", &r, err,
+		     sizeof(err)));
+	CHECK_STR(r.events, "[s]k=v@t.ini:3;z=1@t.ini:6;");
+	CHECK_STR(err, "t.ini:2: syntax error: expected \"=\" after key\n"
+		       "t.ini:4: syntax error: missing \"]\" in section header\n"
+		       "t.ini:5: could not open \"/nonexistent/x.ini\": No such file or directory");
+}
+
+TEST(ini_error_list_too_long_for_the_buffer_ends_with_dots)
+{
+	struct recorder r = { 0 };
+	char err[40];
+
+	CHECK(!parse("[s]\nbad1\nbad2\nbad3\n", &r, err, sizeof(err)));
+	CHECK_INT(strlen(err), sizeof(err) - 1);
+	CHECK_STR(err, "t.ini:2: syntax error: expected \"=\" ...");
+	CHECK(!parse("[s]\nbad1\n", &r, err, 12));
+	CHECK_STR(err, "t.ini:2:...");
 }
 
 TEST(ini_include_parses_the_file_in_place)
