@@ -29,7 +29,6 @@ enum admin_wait {
 	AWAIT_PAUSE,
 	AWAIT_SUSPEND,
 	AWAIT_WAIT_CLOSE,
-	AWAIT_SHUTDOWN, /* WAIT_FOR_SERVERS: the reply comes when servers are released */
 };
 
 /* The console's name as the client asked for it ("weir" or "pgbouncer"), or NULL. */

@@ -91,7 +91,6 @@ struct client {
 	char tx_status;		  /* from the last ReadyForQuery: 'I', 'T' or 'E' */
 	uint8_t admin;		  /* enum admin_role: ADMIN_NONE unless on the console */
 	uint8_t admin_wait;	  /* enum admin_wait: the console reply it waits for */
-	bool admin_suspended;	  /* it issued the SUSPEND in force */
 };
 
 /* Accepted socket: creates the client in CL_LOGIN on worker w. */

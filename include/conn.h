@@ -76,7 +76,7 @@ struct conn {
 	bool processing;       /* inside relay_process(): guards against re-entry */
 	bool hold;	       /* scan no further until approved bytes are sent (on_flushed) */
 	bool corked;	       /* conn_send queues without writing until conn_uncork() */
-	bool console;	       /* an admin console client: still read while SUSPENDed */
+	bool suspended;	       /* SUSPEND: not read until RESUME (control.c) */
 	struct iobuf *buf;     /* owned: data received from this socket, NULL when idle */
 	struct iobuf *out;     /* owned: weir's own bytes for this socket, NULL when empty */
 	struct conn *peer;     /* borrowed: the linked connection, or NULL */

@@ -3,8 +3,8 @@
  * Process operations, the same for the admin console and for signals: pause and resume
  * (per database, or every database), suspend, disable and enable, reconnect, kill, and the
  * shutdown modes. The functions that can fail return false with the error (the console
- * sends it as is) in err; the ones whose end comes later (PAUSE, SUSPEND, WAIT_CLOSE, SHUTDOWN
- * WAIT_FOR_SERVERS) have a *_done() check that the console polls for its deferred reply.
+ * sends it as is) in err; the ones whose end comes later (PAUSE, SUSPEND, WAIT_CLOSE) have
+ * a *_done() check that the console polls for its deferred reply.
  *
  * A paused database hands out no servers: waiting clients stay queued, and each server is
  * closed once it is released (PgBouncer's PAUSE, used around a PostgreSQL restart). A

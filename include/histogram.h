@@ -3,9 +3,10 @@
  * Log-linear latency histograms in microseconds. Values below HIST_LINEAR_MAX each have a
  * bucket of their own; above, every power of two [2^e, 2^(e+1)) is split into
  * HIST_SUB_BUCKETS equal buckets. A quantile is read as the middle of its bucket, so it is
- * within HIST_REL_ERROR (1/16 = 6.25 %) of a value that was recorded there. Values from
- * 2^HIST_MAX_EXP microseconds (about 38 hours) on share the last bucket; the exact maximum
- * is kept apart.
+ * within HIST_REL_ERROR (1/16 = 6.25 %) of a value that was recorded there. The last bucket
+ * starts at 2^(HIST_MAX_EXP - 1) * 15/8 microseconds (about 36 hours) and has no upper
+ * end: a quantile there is reported as that start (never above the exact maximum, which
+ * is kept apart).
  *
  * Recording is O(1) with no allocation; two histograms merge by adding their buckets.
  */

@@ -65,6 +65,7 @@ struct registry {
 	struct list_head pools;
 	bool paused;		     /* every database (PAUSE, KILL, SIGUSR1, SIGINT) */
 	bool suspended;		     /* SUSPEND: no connection but the console's is read */
+	uint32_t suspend_issuer;     /* connection id of the console client that issued it */
 	uint8_t mock_secret[32];     /* per process: salts of mock SCRAM exchanges */
 	struct random_pool random;   /* nonces and cancel keys */
 	struct param_names tracked;  /* tracked parameters, fixed at start */

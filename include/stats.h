@@ -27,7 +27,7 @@ enum lat_kind {
 	LAT_XACT,	  /* transaction start until the server is idle again */
 	LAT_WAIT,	  /* a client's wait in the queue until it is linked to a server */
 	LAT_SERVER_LOGIN, /* server connect and login */
-	LAT_CLIENT_LOGIN, /* client startup packet until ReadyForQuery of its welcome */
+	LAT_CLIENT_LOGIN, /* accept until the ReadyForQuery of its welcome */
 	LAT_KINDS
 };
 

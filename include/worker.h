@@ -47,7 +47,6 @@ struct worker {
 	uint8_t *scratch;	    /* owned: room to build rewritten messages */
 	size_t scratch_cap;
 	bool stopping;
-	bool suspended; /* SUSPEND: only console connections are read (conn.c) */
 	enum worker_shutdown shutdown;
 
 	struct pool_stats *console_stats; /* owned: the console's commands (stats.c) */

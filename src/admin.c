@@ -127,7 +127,6 @@ void admin_login(struct client *client)
 	}
 	client_forget_login_console(client, registry_user(w->reg, client->user_name), console);
 	client->admin = (uint8_t)role;
-	client->conn.console = true;
 	w->nclients--; /* the console does not count against max_client_conn */
 	client_set_state(client, CL_ACTIVE);
 	if (!send_welcome(client)) {
@@ -370,7 +369,7 @@ enum relay_action admin_on_message(struct client *client, uint8_t type, const ui
 	}
 	if (type != 'Q') {
 		client_close(client, "08P01",
-			     strchr("PBDECSH", type)
+			     type && strchr("PBDECSH", type)
 				 ? "extended query protocol not supported by "
 				   "admin console"
 				 : "unsupported packet type for admin console: %c",
@@ -417,8 +416,6 @@ static bool wait_done(const struct client *client)
 		return control_suspend_done(w);
 	case AWAIT_WAIT_CLOSE:
 		return control_wait_close_done(w->reg, client->db);
-	case AWAIT_SHUTDOWN:
-		return control_pause_done(w->reg, NULL);
 	default:
 		return true;
 	}
@@ -431,11 +428,24 @@ static const char *wait_tag(enum admin_wait what)
 		return "PAUSE";
 	case AWAIT_SUSPEND:
 		return "SUSPEND";
-	case AWAIT_WAIT_CLOSE:
-		return "WAIT_CLOSE";
 	default:
-		return "SHUTDOWN";
+		return "WAIT_CLOSE";
 	}
+}
+
+/* The reply was sent: the commands the client sent meanwhile run now. */
+static void read_again(struct client *client)
+{
+	if (client->conn.closed)
+		return;
+	conn_want_read(&client->conn, true);
+	if (client->conn.buf && iobuf_unscanned(client->conn.buf) > 0)
+		relay_process(&client->conn);
+}
+
+static bool still_paused(const struct client *client, const struct database *db)
+{
+	return control_paused(client->conn.worker->reg, db);
 }
 
 static void end_wait(struct client *client)
@@ -452,16 +462,17 @@ void admin_poll(struct worker *w)
 	list_for_each_safe(n, t, &w->console_clients) {
 		struct client *client = list_entry(n, struct client, node);
 		enum admin_wait what = (enum admin_wait)client->admin_wait;
+		struct database *db = client->db;
 
-		if (what == AWAIT_NONE || !wait_done(client))
+		if (what == AWAIT_NONE ||
+		    (!wait_done(client) && !(what == AWAIT_PAUSE && !still_paused(client, db))))
 			continue;
 		end_wait(client);
-		admin_complete(client, wait_tag(what));
-		if (client->conn.closed)
-			continue;
-		conn_want_read(&client->conn, true);
-		if (client->conn.buf && iobuf_unscanned(client->conn.buf) > 0)
-			relay_process(&client->conn);
+		if (what == AWAIT_PAUSE && !still_paused(client, db))
+			admin_error(client, "08P01", "PAUSE was undone by RESUME");
+		else
+			admin_complete(client, wait_tag(what));
+		read_again(client);
 	}
 }
 
@@ -482,8 +493,7 @@ void admin_cancel(struct client *client)
 		end_wait(client);
 		resume = what != AWAIT_WAIT_CLOSE && w->shutdown == SHUTDOWN_NONE;
 		admin_error(client, "57014", "canceling statement due to user request");
-		if (!client->conn.closed)
-			conn_want_read(&client->conn, true);
+		read_again(client);
 	} else {
 		db = NULL;
 	}
@@ -499,11 +509,9 @@ void admin_forget(struct client *client)
 	struct worker *w = client->conn.worker;
 	char err[128];
 
-	if (client->admin_wait == AWAIT_NONE && !(w->reg->suspended && client->admin_suspended))
-		return;
 	if (client->admin_wait != AWAIT_NONE)
 		end_wait(client);
-	if (client->admin_suspended && w->reg->suspended) {
+	if (w->reg->suspended && w->reg->suspend_issuer == client->conn.id) {
 		log_info("the console client that issued SUSPEND left: resuming");
 		if (!control_resume(w, NULL, err, sizeof(err)))
 			log_info("cannot resume: %s", err);

@@ -110,7 +110,7 @@ static void cmd_suspend(struct client *client, const struct admin_query *q, cons
 		admin_error(client, "08P01", "%s", err);
 		return;
 	}
-	client->admin_suspended = true;
+	client->conn.worker->reg->suspend_issuer = client->conn.id;
 	admin_defer(client, AWAIT_SUSPEND, NULL);
 }
 

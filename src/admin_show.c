@@ -470,7 +470,7 @@ static void database_row(struct show *sh, struct database *db)
 	rs_uint(rs, db->server_count);
 	rs_int(rs, pick(d->max_db_client_connections, cfg->max_db_client_connections));
 	rs_uint(rs, db->client_count);
-	rs_int(rs, db->paused || sh->client->conn.worker->reg->paused);
+	rs_int(rs, db->paused);
 	rs_int(rs, db->disabled);
 }
 
@@ -550,8 +550,6 @@ static void show_users(struct show *sh)
 	const struct list_node *n, *t;
 	struct rowset *rs = sh->rs;
 
-	for (size_t i = 0; i < cfg->nusers; i++)
-		(void)registry_user(reg, cfg->users[i].name);
 	show_begin(sh, cols, ARRAY_SIZE(cols));
 	list_for_each_safe(n, t, &reg->users) {
 		const struct user *u = list_entry(n, struct user, node);
@@ -647,7 +645,7 @@ static void show_lists(struct show *sh)
 	name_value(rs, "pools", reg->pools.count);
 	name_value(rs, "peer_pools", 0);
 	name_value(rs, "free_clients", 0);
-	name_value(rs, "used_clients", c.clients);
+	name_value(rs, "used_clients", c.clients + w->login_clients.count);
 	name_value(rs, "login_clients", w->login_clients.count);
 	name_value(rs, "free_servers", 0);
 	name_value(rs, "used_servers", c.servers);
@@ -761,7 +759,7 @@ static void show_config(struct show *sh)
 				 pending);
 		rs_text(sh->rs, k->name);
 		rs_text(sh->rs, value);
-		rs_text(sh->rs, k->default_value ? k->default_value : "0");
+		rs_text(sh->rs, k->default_value);
 		rs_text(sh->rs, changeable);
 	}
 	show_end(sh);

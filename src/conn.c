@@ -26,7 +26,7 @@ static short wanted_events(const struct conn *c)
 	bool peer_pending = c->peer && c->peer->buf && iobuf_unsent(c->peer->buf) > 0;
 	short want = 0;
 
-	if (c->reading && !c->paused && (!c->worker->suspended || c->console))
+	if (c->reading && !c->paused && !c->suspended)
 		want |= EV_READ;
 	if ((c->out != NULL && !c->corked) || peer_pending || c->connecting)
 		want |= EV_WRITE;

@@ -88,14 +88,14 @@ bool control_pause_done(const struct registry *reg, const struct database *db)
 	return true;
 }
 
-/* Every connection of the worker but the console's. */
+/*
+ * Every logged-in connection of the worker but the console's. Clients still logging in
+ * are left alone: one of them may be the operator's new console session.
+ */
 static void for_each_conn(struct worker *w, conn_fn fn)
 {
 	struct list_node *n, *t, *cn, *ct;
 
-	list_for_each_safe(cn, ct, &w->login_clients) {
-		fn(&list_entry(cn, struct client, node)->conn);
-	}
 	list_for_each_safe(n, t, &w->reg->pools) {
 		struct pool *pool = list_entry(n, struct pool, node);
 
@@ -110,12 +110,23 @@ static void for_each_conn(struct worker *w, conn_fn fn)
 	}
 }
 
+static void suspend_conn(struct conn *c)
+{
+	c->suspended = true;
+	conn_update_events(c);
+}
+
+static void resume_conn(struct conn *c)
+{
+	c->suspended = false;
+	conn_update_events(c);
+}
+
 static void set_suspended(struct worker *w, bool on)
 {
-	for (unsigned i = 0; i < w->reg->nworkers; i++)
-		w->reg->workers[i]->suspended = on;
 	w->reg->suspended = on;
-	for_each_conn(w, conn_update_events);
+	w->reg->suspend_issuer = 0;
+	for_each_conn(w, on ? suspend_conn : resume_conn);
 }
 
 bool control_resume(struct worker *w, struct database *db, char *err, size_t errlen)
@@ -298,8 +309,9 @@ bool control_kill_client(struct worker *w, uint32_t id)
 
 void control_shutdown(struct worker *w, enum worker_shutdown mode, const char *why)
 {
-	if (w->shutdown != SHUTDOWN_NONE) {
-		log_info("got %s during shutdown, exiting now", why);
+	if (w->shutdown != SHUTDOWN_NONE || w->reg->suspended) {
+		log_info("got %s %s, exiting now", why,
+			 w->reg->suspended ? "while suspended" : "during shutdown");
 		worker_stop(w);
 		return;
 	}

@@ -167,19 +167,25 @@ struct pool *registry_pool(struct registry *reg, struct database *db, struct use
  * before any client comes, as PgBouncer 1.21 does. Pools without a forced user are made
  * by their first client.
  */
+/*
+ * Every [databases] and [users] entry is registered as soon as it is configured, as
+ * PgBouncer does, so that SHOW DATABASES, USERS and LISTS list them before anyone logs in;
+ * pools of forced-user entries with min_pool_size are created too.
+ */
 static void create_forced_pools(struct registry *reg)
 {
 	const struct config *cfg = reg->cfg;
 
+	for (size_t i = 0; i < cfg->nusers; i++)
+		(void)registry_user(reg, cfg->users[i].name);
 	for (size_t i = 0; i < cfg->ndbs; i++) {
 		const struct db_def *d = &cfg->dbs[i];
 		int min = d->min_pool_size >= 0 ? d->min_pool_size : cfg->min_pool_size;
 		struct database *db;
 
-		if (!d->user || min <= 0 || strcmp(d->name, "*") == 0)
+		if (strcmp(d->name, "*") == 0 || !(db = registry_database(reg, d->name)))
 			continue;
-		db = registry_database(reg, d->name);
-		if (db)
+		if (d->user && min > 0)
 			(void)registry_pool(reg, db, registry_user(reg, d->user));
 	}
 }

@@ -128,6 +128,8 @@ static void count_request(struct server *server, char status, usec_t now)
 	stats_request_done(c->worker, server->pool, usec_since(server->request_start, now),
 			   status == 'I', usec_since(server->xact_start, now));
 	server->request_start = now; /* the next pipelined request's time starts here */
+	if (status == 'I')
+		server->xact_start = now; /* and so does its transaction's */
 	stats_bytes(c->worker, server->pool, c->bytes_in, c->bytes_out);
 	c->bytes_in = c->bytes_out = 0;
 }

@@ -212,6 +212,13 @@ void stats_pool_state(const struct pool *pool, usec_t now, struct pool_state *ou
 		else
 			out->sv_active++;
 	}
+	list_for_each_safe(n, t, &pool->servers[SV_USED]) {
+		/* a server released while its cancel is in flight waits in SV_USED */
+		if (list_entry(n, struct server, node)->cancels.count) {
+			out->sv_being_canceled++;
+			out->sv_used--;
+		}
+	}
 	if (head)
 		out->maxwait = usec_since(list_entry(head, struct client, node)->request_time, now);
 }
