@@ -104,7 +104,9 @@ def console_config(**extra):
 
 
 def console(inst, user="scram_user", dbname="weir"):
-    return inst.connect(user=user, dbname=dbname, autocommit=True)
+    conn = inst.connect(user=user, dbname=dbname, autocommit=True)
+    conn.prepare_threshold = None  # psycopg would prepare a query run 5 times
+    return conn
 
 
 def columns(cur):

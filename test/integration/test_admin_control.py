@@ -45,7 +45,9 @@ def start(weir, pg, extra_dbs=(), **keys):
 
 
 def console(inst, user="scram_user"):
-    return inst.connect(user=user, dbname="weir", autocommit=True)
+    conn = inst.connect(user=user, dbname="weir", autocommit=True)
+    conn.prepare_threshold = None  # the console takes simple queries only
+    return conn
 
 
 def status(conn, sql):
