@@ -45,6 +45,8 @@ const struct auth_entry *auth_file_find(const struct auth_file *af, const char *
 
 /* Number of distinct users. */
 size_t auth_file_count(const struct auth_file *af);
+/* The i-th user, in name order (i < auth_file_count). */
+const struct auth_entry *auth_file_entry(const struct auth_file *af, size_t i);
 
 /* Frees af, wiping every secret first. NULL is allowed. */
 void auth_file_free(struct auth_file *af);

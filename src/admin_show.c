@@ -14,6 +14,7 @@
 
 #include "admin_show.h"
 #include "client.h"
+#include "auth_file.h"
 #include "config.h"
 #include "config_auto.h"
 #include "dns.h"
@@ -533,6 +534,54 @@ static void rs_size_text(struct rowset *rs, int v)
 	rs_text(rs, buf);
 }
 
+/*
+ * Every user weir knows, as PgBouncer lists them: the console's own, the registered ones
+ * ([users] entries, users that logged in), then the auth_file's others. Returns how many.
+ */
+static size_t for_each_user(struct show *sh,
+			    void (*fn)(struct show *sh, const char *name, const struct user *u))
+{
+	const struct registry *reg = sh->client->conn.worker->reg;
+	const struct list_node *n, *t;
+	size_t count = 1;
+
+	if (fn)
+		fn(sh, sh->client->db_name, NULL);
+	list_for_each_safe(n, t, &reg->users) {
+		const struct user *u = list_entry(n, struct user, node);
+
+		if (fn)
+			fn(sh, u->name, u);
+		count++;
+	}
+	for (size_t i = 0; i < auth_file_count(reg->auth); i++) {
+		const char *name = auth_file_entry(reg->auth, i)->name;
+
+		if (registry_find_user(reg, name))
+			continue;
+		if (fn)
+			fn(sh, name, NULL);
+		count++;
+	}
+	return count;
+}
+
+static void user_row(struct show *sh, const char *name, const struct user *u)
+{
+	const struct config *cfg = sh->client->conn.worker->reg->cfg;
+	const struct user_def *d = config_find_user(cfg, name);
+	struct rowset *rs = sh->rs;
+
+	rs_text(rs, name);
+	rs_size_text(rs, d ? d->pool_size : -1);
+	rs_size_text(rs, d ? d->reserve_pool_size : -1);
+	rs_text(rs, d && d->pool_mode >= 0 ? pool_mode_name((enum pool_mode)d->pool_mode) : NULL);
+	rs_int(rs, pick(d ? d->max_user_connections : -1, cfg->max_user_connections));
+	rs_uint(rs, u ? u->server_count : 0);
+	rs_int(rs, pick(d ? d->max_user_client_connections : -1, cfg->max_user_client_connections));
+	rs_uint(rs, u ? u->client_count : 0);
+}
+
 static void show_users(struct show *sh)
 {
 	static const struct rs_column cols[] = {
@@ -545,27 +594,9 @@ static void show_users(struct show *sh)
 		{ "max_user_client_connections", RS_INT4 },
 		{ "current_client_connections", RS_INT4 },
 	};
-	struct registry *reg = sh->client->conn.worker->reg;
-	const struct config *cfg = reg->cfg;
-	const struct list_node *n, *t;
-	struct rowset *rs = sh->rs;
 
 	show_begin(sh, cols, ARRAY_SIZE(cols));
-	list_for_each_safe(n, t, &reg->users) {
-		const struct user *u = list_entry(n, struct user, node);
-		const struct user_def *d = config_find_user(cfg, u->name);
-
-		rs_text(rs, u->name);
-		rs_size_text(rs, d ? d->pool_size : -1);
-		rs_size_text(rs, d ? d->reserve_pool_size : -1);
-		rs_text(rs, d && d->pool_mode >= 0 ? pool_mode_name((enum pool_mode)d->pool_mode)
-						   : NULL);
-		rs_int(rs, pick(d ? d->max_user_connections : -1, cfg->max_user_connections));
-		rs_uint(rs, u->server_count);
-		rs_int(rs, pick(d ? d->max_user_client_connections : -1,
-				cfg->max_user_client_connections));
-		rs_uint(rs, u->client_count);
-	}
+	(void)for_each_user(sh, user_row);
 	show_end(sh);
 }
 
@@ -630,6 +661,19 @@ static void name_value(struct rowset *rs, const char *name, unsigned long long v
 	rs_uint(rs, v);
 }
 
+static void count_one(struct show *sh, struct database *db)
+{
+	(void)db;
+	sh->view++;
+}
+
+static unsigned count_databases(struct show *sh)
+{
+	sh->view = 0;
+	show_for_each_db(sh, count_one);
+	return (unsigned)sh->view;
+}
+
 static void show_lists(struct show *sh)
 {
 	static const struct rs_column cols[] = { { "list", RS_TEXT }, { "items", RS_INT4 } };
@@ -639,10 +683,11 @@ static void show_lists(struct show *sh)
 	struct rowset *rs = sh->rs;
 
 	show_begin(sh, cols, ARRAY_SIZE(cols));
-	name_value(rs, "databases", reg->databases.count);
-	name_value(rs, "users", reg->users.count);
+	/* the console counts as a database, a user and a pool, as PgBouncer's does */
+	name_value(rs, "databases", count_databases(sh) + 1);
+	name_value(rs, "users", for_each_user(sh, NULL));
 	name_value(rs, "peers", reg->cfg->npeers);
-	name_value(rs, "pools", reg->pools.count);
+	name_value(rs, "pools", reg->pools.count + 1);
 	name_value(rs, "peer_pools", 0);
 	name_value(rs, "free_clients", 0);
 	name_value(rs, "used_clients", c.clients + w->login_clients.count);

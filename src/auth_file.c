@@ -249,6 +249,11 @@ size_t auth_file_count(const struct auth_file *af)
 	return af ? af->n : 0;
 }
 
+const struct auth_entry *auth_file_entry(const struct auth_file *af, size_t i)
+{
+	return &af->entries[i];
+}
+
 void auth_file_free(struct auth_file *af)
 {
 	if (!af)

@@ -267,7 +267,7 @@ def test_database_errors(admin):
 
 
 def test_extended_protocol_is_refused_and_closes(admin):
-    conn = console(admin)
+    conn = admin.connect(dbname="weir", autocommit=True)  # psycopg may prepare here
     with pytest.raises(psycopg.OperationalError,
                        match="extended query protocol not supported by admin console"):
         conn.execute("SHOW VERSION", prepare=True)
