@@ -99,44 +99,84 @@ def backend_pids(pg, dbname):
         "AND usename = %s AND datname = %s", (USER, dbname))}
 
 
-@pytest.mark.deadline(120)
+def console_rows(adm, sql):
+    cur = adm.execute(sql)
+    names = [d.name for d in cur.description]
+    return [dict(zip(names, r)) for r in cur]
+
+
+def shown_pool_size(adm, db):
+    return next(r for r in console_rows(adm, "SHOW DATABASES") if r["name"] == db)["pool_size"]
+
+
+def shown_servers(adm, db):
+    row = next(r for r in console_rows(adm, "SHOW POOLS") if r["database"] == db)
+    return sum(row[k] for k in ("sv_active", "sv_idle", "sv_used", "sv_tested", "sv_login"))
+
+
+def console_reload(adm, inst):
+    before = inst.log().count("config reloaded")
+    assert adm.execute("RELOAD").statusmessage == "RELOAD"
+    assert inst.log().count("config reloaded") == before + 1
+
+
+@pytest.mark.deadline(150)
 def test_reloads_under_pgbench_lose_no_transaction_and_postgres_sees_the_new_pool_size(
         pg, weir, bench_db):
-    inst = weir(tx_config(pg, bench_db, 3))
+    inst = weir(tx_config(pg, bench_db, 3, weir_extra={"admin_users": USER}))
+    adm = inst.connect(dbname="weir", autocommit=True)
+    adm.prepare_threshold = None  # the console takes simple queries only
     env = dict(os.environ, PGPASSWORD=pg.passwords[USER], PGCONNECT_TIMEOUT="20")
     bench = subprocess.Popen(
-        [str(PGBENCH), "-M", "simple", "-c", "50", "-j", "2", "-T", "20", "-n",
+        [str(PGBENCH), "-M", "simple", "-c", "50", "-j", "2", "-T", "30", "-n",
          "-h", "127.0.0.1", "-p", str(inst.port), "-U", USER, bench_db],
         env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_until(lambda: len(backend_pids(pg, bench_db)) == 3, 10, "3 backends under load")
+        assert shown_pool_size(adm, bench_db) == 3
         with pg.sampler(USER, bench_db, interval=0.02) as grown:
             rewrite(inst, "default_pool_size = 3", "default_pool_size = 8")
-            reload_and_wait(inst)
+            console_reload(adm, inst)
             wait_until(lambda: len(backend_pids(pg, bench_db)) == 8, 10,
                        "8 backends after default_pool_size = 8")
+            assert shown_pool_size(adm, bench_db) == 8
+            wait_until(lambda: shown_servers(adm, bench_db) == 8, 10, "SHOW POOLS to show 8")
         assert grown.max <= 8, f"PostgreSQL saw {grown.max} backends with a pool of 8"
 
         text = inst.ini_path.read_text()
         inst.ini_path.write_text(
             text + f"[databases]\nadded = host=127.0.0.1 port={pg.port} dbname=app\n")
-        reload_and_wait(inst)
+        console_reload(adm, inst)
         with inst.connect(autocommit=True, dbname="added") as conn:
             assert conn.execute("SELECT current_database()").fetchone() == ("app",)
+        assert "added" in [r["name"] for r in console_rows(adm, "SHOW DATABASES")]
 
         before = backend_pids(pg, bench_db)
         rewrite(inst, f"dbname={bench_db}", f"dbname={bench_db} application_name=changed")
         rewrite(inst, "default_pool_size = 8", "default_pool_size = 4")
-        reload_and_wait(inst)
+        reload_and_wait(inst)  # the third one by SIGHUP, which takes the same path
         wait_until(lambda: (lambda now: len(now) == 4 and not now & before)(
             backend_pids(pg, bench_db)), 12,
             "4 new backends replacing the 8 of the changed database")
+        assert shown_pool_size(adm, bench_db) == 4
+        wait_until(lambda: shown_servers(adm, bench_db) == 4, 10, "SHOW POOLS to show 4")
+
+        good = inst.ini_path.read_text()
+        inst.ini_path.write_text(good.replace("default_pool_size = 4",
+                                              "default_pool_size = 4\ndefualt_pool_size = 9"))
+        with pytest.raises(psycopg.errors.ConfigFileError) as e:
+            adm.execute("RELOAD")
+        typo_line = line_of(inst.ini_path.read_text(), "defualt_pool_size")
+        assert f"{inst.ini_path}:{typo_line}:" in e.value.diag.message_detail
+        assert shown_pool_size(adm, bench_db) == 4, "the old config keeps serving"
+        inst.ini_path.write_text(good)
         out, err = bench.communicate(timeout=60)
     finally:
         if bench.poll() is None:
             bench.kill()
             bench.communicate()
+        adm.close()
     output = out + err
     assert bench.returncode == 0, f"pgbench failed:\n{output[-4000:]}\n{inst.log()[-3000:]}"
     failed = int(re.search(r"^number of failed transactions: (\d+)", output, re.M).group(1))
