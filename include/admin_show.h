@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * What the console's SHOW modules share (admin_show.c, admin_stats.c): one SHOW in
+ * What the console's SHOW modules share (admin_show*.c, admin_stats.c): one SHOW in
  * progress, the table entry type, and the helpers both use. Not for the rest of weir.
  */
 #pragma once
@@ -12,6 +12,7 @@
 struct client;
 struct database;
 struct config_key;
+struct db_def;
 
 /* One SHOW being answered. */
 struct show {
@@ -37,6 +38,31 @@ void show_for_each_db(struct show *sh, void (*fn)(struct show *sh, struct databa
 
 /* SHOW CONFIG's `changeable` column for a key. */
 const char *show_changeable(const struct config_key *key);
+
+/* A wall-clock time as PgBouncer prints it ("2026-07-10 12:00:00 UTC"); 0 sends NULL. */
+void show_time(struct rowset *rs, usec_t wall);
+/* A monotonic stamp of this reply's moment as wall-clock time (0 for 0). */
+usec_t show_to_wall(const struct show *sh, usec_t mono);
+/* SHOW DATABASES / POOLS: an entry's own pool_mode, and load_balance_hosts for host lists. */
+const char *show_db_pool_mode(const struct db_def *def);
+const char *show_db_load_balance(const struct db_def *def);
+
+/* Connections (admin_show_conns.c). */
+void show_clients(struct show *sh);
+void show_servers(struct show *sh);
+void show_sockets(struct show *sh);
+void show_active_sockets(struct show *sh);
+void show_pools(struct show *sh);
+
+/* What weir is configured with and holds (admin_show_objs.c). */
+void show_databases(struct show *sh);
+void show_users(struct show *sh);
+void show_peers(struct show *sh);
+void show_peer_pools(struct show *sh);
+void show_lists(struct show *sh);
+void show_mem(struct show *sh);
+void show_dns_hosts(struct show *sh);
+void show_dns_zones(struct show *sh);
 
 /* The statistics SHOWs (admin_stats.c). */
 void show_stats(struct show *sh);
