@@ -24,6 +24,7 @@
 #include "kdf.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "registry.h"
 #include "signals.h"
 #include "worker.h"
@@ -246,6 +247,20 @@ static void drop_privileges(const struct options *o, const struct config *cfg)
 		    "(or user= in the config) to switch");
 }
 
+/* The Prometheus endpoint when metrics_port is set; not being able to bind it is fatal. */
+static struct metrics *start_metrics(struct worker *w, const struct config *cfg)
+{
+	char err[512];
+	struct metrics *m;
+
+	if (cfg->metrics_port <= 0)
+		return NULL;
+	m = metrics_start(w, cfg, err, sizeof(err));
+	if (!m)
+		die("%s", err);
+	return m;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = parse_args(argc, argv);
@@ -254,6 +269,7 @@ int main(int argc, char **argv)
 	struct kdf_pool *kdf;
 	struct worker *w;
 	struct signals *sig;
+	struct metrics *metrics;
 	char err[512];
 
 	setup_logging(cfg, &o);
@@ -272,6 +288,7 @@ int main(int argc, char **argv)
 	w = worker_create(reg, kdf);
 	if (!listener_open_all(w, cfg, err, sizeof(err)))
 		die("%s", err);
+	metrics = start_metrics(w, cfg);
 	sig = signals_setup(w);
 	log_fd_limits(cfg);
 	log_info("weir %s started", PACKAGE_VERSION);
@@ -280,6 +297,7 @@ int main(int argc, char **argv)
 	if (reg->cfg->pidfile[0])
 		unlink(reg->cfg->pidfile);
 	signals_free(sig);
+	metrics_free(metrics); /* before the worker: it lives on the worker's loop */
 	worker_free(w);
 	kdf_pool_free(kdf);
 	registry_free(reg);
