@@ -23,6 +23,7 @@
 #include <inttypes.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -59,7 +60,12 @@ struct scrape {
 	unsigned family;		 /* index in families[] */
 	bool family_started;		 /* its # HELP and # TYPE lines are written */
 	struct list_node *cursor;	 /* the next pool or database of the family */
-	struct pool_snapshot snap;	 /* room for one pool's figures */
+	usec_t begun;			 /* monotonic: for the debug line at the end */
+	usec_t longest_step;		 /* how long the longest step held the loop */
+	usec_t longest_step_cpu;	 /* and the most CPU time one step took */
+	unsigned steps;
+	size_t bytes;
+	struct pool_snapshot snap; /* room for one pool's figures */
 };
 
 enum scope {
@@ -543,6 +549,10 @@ static void scrape_free(struct scrape *s)
 
 static void scrape_finish(struct scrape *s)
 {
+	log_debug("metrics: scrape of %zu bytes in %u steps, %.1f ms, longest step %" PRIu64
+		  " us (%" PRIu64 " us of CPU)",
+		  s->bytes, s->steps, (double)usec_since(s->begun, now_usec()) / 1000.0,
+		  s->longest_step, s->longest_step_cpu);
 	evhttp_send_reply_chunk(s->req, s->chunk);
 	/* the connection may live on (keep-alive) after this scrape is gone */
 	evhttp_connection_set_closecb(s->evcon, NULL, NULL);
@@ -558,11 +568,29 @@ static void on_chunk_written(struct evhttp_connection *evcon, void *arg)
 	event_active(s->step, 0, 0);
 }
 
+/* CPU time of the calling thread: a step's wall time includes being preempted. */
+static usec_t thread_cpu_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (usec_t)ts.tv_sec * USEC_PER_SEC + (usec_t)ts.tv_nsec / 1000;
+}
+
 static void on_step(evutil_socket_t fd, short what, void *arg)
 {
 	struct scrape *s = arg;
+	usec_t start = now_usec(), start_cpu = thread_cpu_usec();
+	bool done = scrape_fill(s);
+	usec_t took = usec_since(start, now_usec()), cpu = usec_since(start_cpu, thread_cpu_usec());
 
-	if (scrape_fill(s))
+	s->steps++;
+	s->bytes += evbuffer_get_length(s->chunk);
+	if (took > s->longest_step)
+		s->longest_step = took;
+	if (cpu > s->longest_step_cpu)
+		s->longest_step_cpu = cpu;
+	if (done)
 		scrape_finish(s);
 	else
 		evhttp_send_reply_chunk_with_cb(s->req, s->chunk, on_chunk_written, s);
@@ -589,6 +617,7 @@ static void scrape_start(struct metrics *m, struct evhttp_request *req)
 
 	s->m = m;
 	s->req = req;
+	s->begun = now_usec();
 	s->evcon = evhttp_request_get_connection(req);
 	s->chunk = evbuffer_new();
 	s->step = event_new(m->w->base, -1, 0, on_step, s);
