@@ -234,12 +234,16 @@ enum db_figure {
 	DB_POOL_SIZE,
 	DB_MAX_CONNECTIONS,
 	DB_SERVERS,
-	DB_CLIENTS
+	DB_CLIENTS,
+	DB_PAUSED,
+	DB_DISABLED
 };
 
 /* A database's figure as SHOW DATABASES shows it: its own setting, else the global one. */
-static long db_figure(const struct database *db, const struct config *cfg, enum db_figure fig)
+static long db_figure(const struct database *db, const struct registry *reg, enum db_figure fig)
 {
+	const struct config *cfg = reg->cfg;
+
 	switch (fig) {
 	case DB_POOL_SIZE:
 		return db->def->pool_size >= 0 ? db->def->pool_size : cfg->default_pool_size;
@@ -250,6 +254,10 @@ static long db_figure(const struct database *db, const struct config *cfg, enum 
 		return db->server_count;
 	case DB_CLIENTS:
 		return db->client_count;
+	case DB_PAUSED: /* by PAUSE of the database or of everything */
+		return db->paused || reg->paused;
+	case DB_DISABLED:
+		return db->disabled;
 	}
 	return 0;
 }
@@ -263,7 +271,7 @@ static void write_database(struct scrape *s, const struct family *f, void *obj)
 		return;
 	escape_label(name, sizeof(name), db->name);
 	evbuffer_add_printf(s->chunk, "%s{database=\"%s\"} %ld\n", f->name, name,
-			    db_figure(db, s->m->w->reg->cfg, (enum db_figure)f->arg));
+			    db_figure(db, s->m->w->reg, (enum db_figure)f->arg));
 }
 
 /* --- the process: SHOW LISTS, resources, build ---------------------------------------- */
@@ -472,6 +480,10 @@ static const struct family families[] = {
 	DB_GAUGE("weir_database_client_connections", DB_CLIENTS,
 		 "Client connections of the database (SHOW DATABASES "
 		 "current_client_connections)."),
+	DB_GAUGE("weir_database_paused", DB_PAUSED,
+		 "1 while the database is paused (SHOW DATABASES paused)."),
+	DB_GAUGE("weir_database_disabled", DB_DISABLED,
+		 "1 while new logins to the database are refused (SHOW DATABASES disabled)."),
 	PROCESS("weir_databases", "gauge", PROC_DATABASES, "Databases (SHOW LISTS databases)."),
 	PROCESS("weir_users", "gauge", PROC_USERS, "Users (SHOW LISTS users)."),
 	PROCESS("weir_pools", "gauge", PROC_POOLS, "Pools (SHOW LISTS pools)."),

@@ -295,3 +295,33 @@ def test_metrics_port_taken_is_a_start_up_error(pg, run_dir, run_weir):
         code, out = run_weir(["-v", ini])
     assert code != 0, out
     assert f"cannot listen for metrics on 127.0.0.1:{port}: Address already in use" in out, out
+
+
+def test_metrics_agree_with_show_stats_and_follow_pause_and_disable(weir):
+    port = free_port()
+    inst = weir(metrics_config(port, admin_users=USER))
+    for _ in workload(inst):
+        pass
+    db = (("database", "app"),)
+    with inst.connect(user=USER, dbname="weir", autocommit=True) as console:
+        cur = console.execute("SHOW STATS_TOTALS")
+        names = [d.name for d in cur.description]
+        row = dict(zip(names, next(r for r in cur.fetchall() if r[0] == "app")))
+        m = samples(scrape(port))
+        assert value(m, "weir_queries_total") == row["query_count"] == 13
+        assert value(m, "weir_transactions_total") == row["xact_count"] == 11
+        assert value(m, "weir_received_bytes_total") == row["bytes_received"]
+        assert value(m, "weir_sent_bytes_total") == row["bytes_sent"]
+        assert value(m, "weir_query_seconds_total") == pytest.approx(int(row["query_time"]) / 1e6,
+                                                                     abs=1e-9)
+        assert value(m, "weir_database_paused", db) == 0
+        assert value(m, "weir_database_disabled", db) == 0
+        console.execute("PAUSE app")
+        assert value(samples(scrape(port)), "weir_database_paused", db) == 1
+        console.execute("RESUME app")
+        console.execute("DISABLE app")
+        m = samples(scrape(port))
+        assert value(m, "weir_database_paused", db) == 0
+        assert value(m, "weir_database_disabled", db) == 1
+        console.execute("ENABLE app")
+        assert value(samples(scrape(port)), "weir_database_disabled", db) == 0
