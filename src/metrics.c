@@ -254,8 +254,8 @@ static long db_figure(const struct database *db, const struct registry *reg, enu
 		return db->server_count;
 	case DB_CLIENTS:
 		return db->client_count;
-	case DB_PAUSED: /* by PAUSE of the database or of everything */
-		return db->paused || reg->paused;
+	case DB_PAUSED: /* by PAUSE of the database; weir_paused tells PAUSE of everything */
+		return db->paused;
 	case DB_DISABLED:
 		return db->disabled;
 	}
@@ -280,6 +280,7 @@ enum process_figure {
 	PROC_DATABASES,
 	PROC_USERS,
 	PROC_POOLS,
+	PROC_PAUSED,
 	PROC_CLIENTS,
 	PROC_SERVERS,
 	PROC_OPEN_FDS,
@@ -369,6 +370,8 @@ static uint64_t process_figure(const struct registry *reg, enum process_figure f
 		return reg->users.count;
 	case PROC_POOLS:
 		return reg->pools.count;
+	case PROC_PAUSED:
+		return reg->paused;
 	case PROC_CLIENTS:
 		return count_clients(reg);
 	case PROC_SERVERS:
@@ -487,6 +490,8 @@ static const struct family families[] = {
 	PROCESS("weir_databases", "gauge", PROC_DATABASES, "Databases (SHOW LISTS databases)."),
 	PROCESS("weir_users", "gauge", PROC_USERS, "Users (SHOW LISTS users)."),
 	PROCESS("weir_pools", "gauge", PROC_POOLS, "Pools (SHOW LISTS pools)."),
+	PROCESS("weir_paused", "gauge", PROC_PAUSED,
+		"1 while every database is paused (PAUSE, SIGUSR1; SHOW STATE paused)."),
 	PROCESS("weir_client_connections", "gauge", PROC_CLIENTS,
 		"Client connections, logging in or logged in."),
 	PROCESS("weir_server_connections", "gauge", PROC_SERVERS, "Server connections."),

@@ -318,7 +318,13 @@ def test_metrics_agree_with_show_stats_and_follow_pause_and_disable(weir):
         assert value(m, "weir_database_disabled", db) == 0
         console.execute("PAUSE app")
         assert value(samples(scrape(port)), "weir_database_paused", db) == 1
+        assert value(samples(scrape(port)), "weir_paused", ()) == 0
         console.execute("RESUME app")
+        console.execute("PAUSE")
+        m = samples(scrape(port))
+        assert value(m, "weir_paused", ()) == 1
+        assert value(m, "weir_database_paused", db) == 0
+        console.execute("RESUME")
         console.execute("DISABLE app")
         m = samples(scrape(port))
         assert value(m, "weir_database_paused", db) == 0
