@@ -2,9 +2,10 @@
 """Medians, ratios and targets of a bench/run result, and its tables.
 
 summarize() adds to the result (in place) each scenario's per-target medians, the ratios
-candidate/reference (weir/PgBouncer; PgBouncer-B/PgBouncer in a noise run) and
-candidate/direct, the range of the per-repeat ratios, and the issue's targets met or
-missed. render() turns a summarized result into plain-text or Markdown tables.
+candidate/reference (weir/PgBouncer; PgBouncer-B/PgBouncer in a noise run),
+candidate/direct and, in a run with --weir-base, candidate/baseline (weir/weir-base), the
+range of the per-repeat ratios, and the issue's targets met or missed. render() turns a
+summarized result into plain-text or Markdown tables.
 """
 
 import statistics
@@ -44,6 +45,8 @@ def _goal(group, measure, value, op, limit):
 
 def summarize(data):
     cand, ref = data["meta"]["candidate"], data["meta"]["reference"]
+    base = data["meta"].get("baseline")
+    others = [(ref, "ref"), ("direct", "direct")] + ([(base, "base")] if base else [])
     for name, entry in data["scenarios"].items():
         runs = entry["runs"]
         med = {}
@@ -59,12 +62,15 @@ def summarize(data):
         entry["median"] = med
         ratios = {}
         spread = {}
-        for other, key in ((ref, "ref"), ("direct", "direct")):
+        for other, key in others:
             if cand not in med or other not in med:
                 continue
             ratios[key] = {m: _ratio(med[cand].get(m), med[other].get(m)) for m in METRICS}
             ratios[key] = {k: round(v, 3) for k, v in ratios[key].items() if v is not None}
-            for m in ("tps", "cpu_us", "p99_ms", "bytes_per_client"):
+            spread_metrics = ["tps", "cpu_us", "p99_ms", "bytes_per_client"]
+            if key == "base":
+                spread_metrics += ["p50_ms", "cpu_user_us", "cpu_kernel_us"]
+            for m in spread_metrics:
                 per_repeat = []
                 for rep in sorted({r["repeat"] for r in runs}):
                     a = [r.get(m) for r in runs if r["target"] == cand and r["repeat"] == rep]
@@ -179,6 +185,11 @@ def render(data, markdown=False):
             f"{meta.get('weir_version') or ''} {meta['pgbouncer_version']}; "
             f"commit {meta['git_commit']}{' (src modified)' if meta['git_dirty'] else ''}; "
             f"took {meta['runtime_s']} s")
+    base = meta.get("baseline")
+    if base:
+        head += (f"; weir-base: {meta.get('weir_base_version')}"
+                 + (f", commit {meta['weir_base_rev']}" if meta.get("weir_base_rev") else "")
+                 + f" ({meta.get('weir_base_bin')})")
     out.append(head)
     out.append("")
     rows = []
@@ -208,6 +219,8 @@ def render(data, markdown=False):
                            f"{rs} p99 ms", f"p99 {cs}/{rs}", f"{cs} CPU µs", f"{rs} CPU µs",
                            f"CPU {cs}/{rs} (range)", "others", "targets"], rows, markdown))
         out.append("")
+    if base:
+        out += _baseline_tables(data, c, base, markdown)
     split_rows = []
     for name, e in data["scenarios"].items():
         m, ra = e["median"], e["ratios"].get("ref", {})
@@ -255,6 +268,10 @@ def render(data, markdown=False):
         ra = e["ratios"].get("ref", {})
         idle_rows.append([name, f"{cs}/{rs}", "", "", "", _f(ra.get("bytes_per_client")), "",
                           _f(ra.get("cpu_us")), ""])
+        rb = e["ratios"].get("base")
+        if rb:
+            idle_rows.append([name, f"{cs}/base", "", "", "", _f(rb.get("bytes_per_client")),
+                              "", _f(rb.get("cpu_us")), ""])
     if idle_rows:
         out.append(_table(["scenario", "target", "clients", "RSS before kB", "RSS held kB",
                            "bytes/client", "RSS after close kB", "CPU µs/login", "login s"],
@@ -295,6 +312,47 @@ def render(data, markdown=False):
             for line in v["first"][:5]:
                 out.append(f"      {line}")
     return "\n".join(out)
+
+
+def _baseline_tables(data, c, base, markdown):
+    """The candidate against the baseline weir (--weir-base): figures and ratios per
+    scenario, then the CPU ratio over the scenarios, as lines for render()."""
+    rows, cpu = [], []
+    for name, e in data["scenarios"].items():
+        m, rb = e["median"], e["ratios"].get("base", {})
+        if e["kind"] != "pgbench" or base not in m:
+            continue
+        get = lambda t, k: m.get(t, {}).get(k)  # noqa: E731
+        per = "conn" if e["per"] == "connection" else "xact"
+        busy = _median(e.get("background_busy") or [])
+        if rb.get("cpu_us") is not None and per == "xact":
+            cpu.append((rb["cpu_us"], name))
+        rows.append([
+            name, _f(get(c, "tps"), 0), _f(get(base, "tps"), 0),
+            _f(rb.get("tps")) + _range(e, "base", "tps"),
+            f"{_f(get(c, 'cpu_us'), 1)}/{per}", _f(get(base, "cpu_us"), 1),
+            _f(rb.get("cpu_us")) + _range(e, "base", "cpu_us"),
+            _f(rb.get("cpu_user_us")), _f(rb.get("cpu_kernel_us")),
+            _f(get(c, "p50_ms"), 3), _f(get(base, "p50_ms"), 3), _f(rb.get("p50_ms")),
+            _f(get(c, "p99_ms"), 3), _f(get(base, "p99_ms"), 3),
+            _f(rb.get("p99_ms")) + _range(e, "base", "p99_ms"),
+            "–" if busy is None else f"{busy * 100:.0f}%"])
+    if not rows:
+        return []
+    out = [f"{c} against the baseline weir ({base}), medians; (range) = per-repeat ratios:", ""]
+    out.append(_table(["scenario", f"{c} TPS", "base TPS", f"TPS {c}/base (range)",
+                       f"{c} CPU µs", "base CPU µs", f"CPU {c}/base (range)",
+                       f"user {c}/base", f"kernel {c}/base", f"{c} p50 ms", "base p50 ms",
+                       f"p50 {c}/base", f"{c} p99 ms", "base p99 ms",
+                       f"p99 {c}/base (range)", "others"], rows, markdown))
+    out.append("")
+    if cpu:
+        cpu.sort()
+        out.append(f"CPU per transaction {c}/base over {len(cpu)} scenarios: median "
+                   f"{_f(_median([v for v, _ in cpu]), 3)}, from {_f(cpu[0][0], 3)} "
+                   f"({cpu[0][1]}) to {_f(cpu[-1][0], 3)} ({cpu[-1][1]})")
+        out.append("")
+    return out
 
 
 def run_summary(run):
