@@ -9,15 +9,9 @@
 #pragma once
 
 #include "common.h"
+#include "conn_io.h"
 
 struct conn;
-
-enum io_result {
-	IO_OK,
-	IO_AGAIN,
-	IO_EOF,
-	IO_ERROR
-};
 
 /* Reads once into c->buf (attaching a buffer if needed). */
 enum io_result relay_read(struct conn *c);

@@ -6,7 +6,6 @@
  * server's address, the 16-byte CancelRequest, then waiting for PostgreSQL to close the
  * connection (or cancel_wait_timeout). Only then may the target server be reused.
  */
-#include <errno.h>
 #include <event2/event.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -16,6 +15,7 @@
 #include "cancel.h"
 #include "client.h"
 #include "config.h"
+#include "conn_io.h"
 #include "iobuf.h"
 #include "log.h"
 #include "registry.h"
@@ -155,6 +155,7 @@ static void on_req_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct cancel_req *req = arg;
 	uint8_t junk[64];
+	size_t n;
 
 	if (what & EV_TIMEOUT) {
 		log_warning("cancel request timed out (cancel_wait_timeout)");
@@ -163,8 +164,7 @@ static void on_req_event(evutil_socket_t fd, short what, void *arg)
 	}
 	if (!req->sent) {
 		if (sock_connect_error(fd) != 0 ||
-		    send(fd, req->pkt, sizeof(req->pkt), MSG_NOSIGNAL) !=
-			(ssize_t)sizeof(req->pkt)) {
+		    io_send(fd, req->pkt, sizeof(req->pkt), &n) != IO_OK || n != sizeof(req->pkt)) {
 			req_done(req);
 			return;
 		}
@@ -172,10 +172,13 @@ static void on_req_event(evutil_socket_t fd, short what, void *arg)
 		arm(req, EV_READ);
 		return;
 	}
-	ssize_t n = recv(fd, junk, sizeof(junk), 0);
-
-	if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
-		return;
+	switch (io_recv(fd, junk, sizeof(junk), &n)) {
+	case IO_OK:
+	case IO_AGAIN:
+		return; /* the server closes when it has read the request */
+	default:
+		break;
+	}
 	req_done(req);
 }
 

@@ -7,7 +7,6 @@
  * queued in `out`.
  */
 #include <arpa/inet.h>
-#include <errno.h>
 #include <event2/event.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "conn_io.h"
 #include "iobuf.h"
 #include "linger.h"
 #include "relay.h"
@@ -157,21 +157,17 @@ static bool queue_output(struct conn *c, const uint8_t *data, size_t len)
 
 bool conn_send(struct conn *c, const void *data, size_t len)
 {
-	ssize_t n = 0;
+	size_t n = 0;
 
 	if (c->closed || c->fd < 0)
 		return false;
 	if (!c->out && !c->connecting && !c->corked) {
-		n = send(c->fd, data, len, MSG_NOSIGNAL);
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		if (conn_write(c, data, len, &n) == IO_ERROR)
 			return false;
-		if (n < 0)
-			n = 0;
-		c->bytes_out += (uint64_t)n;
-		if ((size_t)n == len)
+		if (n == len)
 			return true;
 	}
-	return queue_output(c, (const uint8_t *)data + n, len - (size_t)n);
+	return queue_output(c, (const uint8_t *)data + n, len - n);
 }
 
 void conn_cork(struct conn *c)
@@ -196,9 +192,11 @@ void conn_release_buf_if_empty(struct conn *c)
 
 void conn_shutdown(struct conn *c)
 {
-	if (c->corked && c->out && c->fd >= 0) /* a last message, an error say: best effort */
-		(void)!send(c->fd, c->out->data + c->out->send_pos, iobuf_unsent(c->out),
-			    MSG_NOSIGNAL);
+	if (c->corked && c->out && c->fd >= 0) { /* a last message, an error say: best effort */
+		size_t n;
+
+		(void)conn_write(c, c->out->data + c->out->send_pos, iobuf_unsent(c->out), &n);
+	}
 	c->corked = false;
 	if (c->fd >= 0) {
 		if (c->armed)

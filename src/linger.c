@@ -4,11 +4,11 @@
  * the peer to read the last error. Owns the sockets handed to it and their queued output;
  * knows nothing of clients or servers. Entry points: linger_start, linger_close_all.
  */
-#include <errno.h>
 #include <event2/event.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "conn_io.h"
 #include "iobuf.h"
 #include "linger.h"
 #include "list.h"
@@ -51,13 +51,12 @@ static void rearm(struct linger_sock *l)
 static bool flush_out(struct linger_sock *l)
 {
 	while (l->out && iobuf_unsent(l->out) > 0) {
-		ssize_t n = send(l->fd, l->out->data + l->out->send_pos, iobuf_unsent(l->out),
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		size_t n;
+		enum io_result r =
+		    io_send(l->fd, l->out->data + l->out->send_pos, iobuf_unsent(l->out), &n);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return errno == EAGAIN || errno == EWOULDBLOCK;
+		if (r != IO_OK)
+			return r == IO_AGAIN;
 		l->out->send_pos += (uint32_t)n;
 	}
 	if (l->out) {
@@ -80,18 +79,17 @@ static bool drain_in(struct linger_sock *l)
 	uint8_t junk[16384];
 
 	for (int reads = 0; reads < 16;) {
-		ssize_t n = recv(l->fd, junk, sizeof(junk), MSG_DONTWAIT);
+		size_t n;
+		enum io_result r = io_recv(l->fd, junk, sizeof(junk), &n);
 
-		if (n > 0) {
+		if (r == IO_OK) {
 			l->dropped += (uint32_t)n;
 			if (l->dropped >= LINGER_MAX_BYTES)
 				return false;
 			reads++;
 			continue;
 		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+		return r == IO_AGAIN;
 	}
 	return true;
 }

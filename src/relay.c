@@ -7,9 +7,7 @@
  * that follow unsent bytes are dropped after those bytes are flushed (pkt_skip). When the
  * peer's socket is full the source stops reading until the peer drains: backpressure.
  */
-#include <errno.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "config.h"
 #include "conn.h"
@@ -28,7 +26,8 @@ static uint32_t max_packet(const struct conn *c)
 enum io_result relay_read(struct conn *c)
 {
 	struct iobuf *b;
-	ssize_t n;
+	enum io_result r;
+	size_t n;
 
 	if (!c->buf)
 		c->buf = iobuf_get(&c->worker->bufs);
@@ -37,36 +36,21 @@ enum io_result relay_read(struct conn *c)
 		iobuf_compact(b);
 	if (b->recv_pos == b->cap)
 		return IO_AGAIN;
-	do {
-		n = recv(c->fd, b->data + b->recv_pos, b->cap - b->recv_pos, 0);
-	} while (n < 0 && errno == EINTR);
-	if (n > 0) {
-		b->recv_pos += (uint32_t)n;
-		c->bytes_in += (uint64_t)n;
-		return IO_OK;
-	}
-	if (n == 0)
-		return IO_EOF;
-	return (errno == EAGAIN || errno == EWOULDBLOCK) ? IO_AGAIN : IO_ERROR;
+	r = conn_read(c, b->data + b->recv_pos, b->cap - b->recv_pos, &n);
+	b->recv_pos += (uint32_t)n;
+	return r;
 }
 
 /* Writes b's approved bytes to dst's socket until done or the socket is full. */
 static enum io_result send_buffer(struct conn *dst, struct iobuf *b)
 {
-	ssize_t n;
-
 	while (iobuf_unsent(b) > 0) {
-		n = send(dst->fd, b->data + b->send_pos, iobuf_unsent(b), MSG_NOSIGNAL);
-		if (n > 0) {
-			b->send_pos += (uint32_t)n;
-			dst->bytes_out += (uint64_t)n;
-		} else if (n < 0 && errno == EINTR) {
-			continue;
-		} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			return IO_AGAIN;
-		} else {
-			return IO_ERROR;
-		}
+		size_t n;
+		enum io_result r = conn_write(dst, b->data + b->send_pos, iobuf_unsent(b), &n);
+
+		if (r != IO_OK)
+			return r;
+		b->send_pos += (uint32_t)n;
 	}
 	return IO_OK;
 }

@@ -11,6 +11,7 @@
 #include "cancel.h"
 #include "client.h"
 #include "config.h"
+#include "conn_io.h"
 #include "iobuf.h"
 #include "kdf.h"
 #include "log.h"
@@ -383,8 +384,11 @@ void server_close(struct server *server, const char *reason)
 		dns_cancel(&server->dns);
 	cancel_detach_server(server);
 	kdf_cancel(&server->kdf);
-	if (server->state != SV_LOGIN && server->conn.fd >= 0 && !server->conn.out)
-		(void)send(server->conn.fd, terminate, sizeof(terminate), MSG_NOSIGNAL);
+	if (server->state != SV_LOGIN && server->conn.fd >= 0 && !server->conn.out) {
+		size_t n;
+
+		(void)conn_write(&server->conn, terminate, sizeof(terminate), &n);
+	}
 	server->pool->db->server_count--;
 	server->pool->user->server_count--;
 	conn_shutdown(&server->conn);
