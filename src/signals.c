@@ -1,23 +1,15 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * Signal handling through libevent (the handlers run as ordinary loop callbacks, so they
- * may touch any state). SIGHUP hands over to reload.c.
+ * may touch any state). SIGHUP hands over to reload.c, the others to control.c: the same
+ * operations as the console's RELOAD, SHUTDOWN, PAUSE and RESUME.
  */
 #include <event2/event.h>
 #include <signal.h>
-#include <string.h>
 
-#include "auth_file.h"
-#include "config.h"
 #include "control.h"
-#include "deadline.h"
-#include "dns.h"
-#include "janitor.h"
-#include "listener.h"
 #include "log.h"
 #include "pool.h"
-#include "pool_sched.h"
-#include "registry.h"
 #include "reload.h"
 #include "signals.h"
 #include "worker.h"
