@@ -441,6 +441,11 @@ void client_login_authenticated(struct client *client)
 		admin_login(client);
 		return;
 	}
+	if (client->conn.worker->shutdown != SHUTDOWN_NONE) {
+		/* only the console's Unix socket stays open for logins while shutting down */
+		client_close(client, "08P01", "server shutting down");
+		return;
+	}
 	db = registry_database(reg, client->db_name);
 	if (!db) {
 		client_close(client, "3D000", "no such database: %s", client->db_name);

@@ -307,6 +307,22 @@ bool control_kill_client(struct worker *w, uint32_t id)
 	return true;
 }
 
+/* SHUTDOWN WAIT_FOR_SERVERS: clients queued for a server will not get one. */
+static void close_waiting(struct registry *reg)
+{
+	static const enum client_state queued[] = { CL_WAIT_WELCOME, CL_WAITING };
+	struct list_node *n, *t, *cn;
+
+	list_for_each_safe(n, t, &reg->pools) {
+		struct pool *pool = list_entry(n, struct pool, node);
+
+		for (size_t i = 0; i < ARRAY_SIZE(queued); i++)
+			while ((cn = list_first(&pool->clients[queued[i]])))
+				client_close(list_entry(cn, struct client, node), "08P01",
+					     "server shutting down");
+	}
+}
+
 void control_shutdown(struct worker *w, enum worker_shutdown mode, const char *why)
 {
 	if (w->shutdown != SHUTDOWN_NONE || w->reg->suspended) {
@@ -318,8 +334,10 @@ void control_shutdown(struct worker *w, enum worker_shutdown mode, const char *w
 	log_info("got %s, shutting down once %s", why,
 		 mode == SHUTDOWN_WAIT_FOR_CLIENTS ? "clients have left" : "servers are released");
 	w->shutdown = mode;
-	if (mode == SHUTDOWN_WAIT_FOR_SERVERS)
+	if (mode == SHUTDOWN_WAIT_FOR_SERVERS) {
 		w->reg->paused = true;
+		close_waiting(w->reg);
+	}
 	listener_close_tcp(w);
 	janitor_run(w);
 }

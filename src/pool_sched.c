@@ -312,6 +312,10 @@ bool pool_request_server(struct pool *pool, struct client *client)
 	struct worker *w = client->conn.worker;
 	struct server *server;
 
+	if (w->shutdown == SHUTDOWN_WAIT_FOR_SERVERS) { /* no new server: weir ends with them */
+		client_close(client, "08P01", "server shutting down");
+		return false;
+	}
 	if (client->replication)
 		return request_dedicated(pool, client);
 	if (client->phase == LOGIN_LINK && !control_paused(w->reg, pool->db))

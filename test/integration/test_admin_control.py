@@ -254,6 +254,12 @@ def test_shutdown_exits_at_once(weir, pg):
     assert "SHUTDOWN command issued" in inst.log()
 
 
+def over_unix_socket(inst, dbname):
+    conn = inst.connect(dbname=dbname, autocommit=True, host=str(inst.dir))
+    conn.prepare_threshold = None
+    return conn
+
+
 def test_shutdown_wait_for_clients(weir, pg):
     inst = start(weir, pg)
     client = inst.connect(autocommit=True)
@@ -261,10 +267,35 @@ def test_shutdown_wait_for_clients(weir, pg):
         assert status(adm, "SHUTDOWN WAIT_FOR_CLIENTS") == "SHUTDOWN"
         with pytest.raises(psycopg.OperationalError):
             inst.connect(autocommit=True)  # no longer listening on TCP
+        with pytest.raises(psycopg.OperationalError, match="server shutting down"):
+            over_unix_socket(inst, "app")  # the Unix socket takes console logins only
+        with over_unix_socket(inst, "weir") as late_console:
+            assert late_console.execute("SHOW STATE").fetchone() == ("active", "yes")
         assert client.execute("SELECT 10").fetchone() == (10,)
         client.close()
         inst.proc.wait(10)  # the console does not keep weir alive
     assert inst.proc.returncode == 0
+
+
+def test_shutdown_wait_for_servers_serves_only_the_servers_in_use(weir, pg):
+    inst = start(weir, pg)
+    holder = in_transaction(inst)
+    idle = inst.connect(autocommit=True)
+    idle.prepare_threshold = None
+    with console(inst) as adm:
+        assert status(adm, "SHUTDOWN WAIT_FOR_SERVERS") == "SHUTDOWN"
+        assert adm.execute("SHOW STATE").fetchall()[1] == ("paused", "yes")
+    with pytest.raises(psycopg.OperationalError, match="server shutting down"):
+        idle.execute("SELECT 1")  # it would need a server
+    with pytest.raises(psycopg.OperationalError, match="server shutting down"):
+        over_unix_socket(inst, "app")
+    assert holder.execute("SELECT 12").fetchone() == (12,)  # its transaction goes on
+    holder.commit()  # the last server in use is released: weir exits
+    inst.proc.wait(10)
+    assert inst.proc.returncode == 0
+    assert "no servers in use, shutting down" in inst.log()
+    holder.close()
+    idle.close()
 
 
 def test_signals_pause_and_resume_like_the_console(weir, pg):
