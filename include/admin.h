@@ -65,7 +65,7 @@ void admin_notice(struct client *client, const char *message, const char *detail
 void admin_complete(struct client *client, const char *tag);
 
 /*
- * SHOW name (admin_show.c): false when there is no such SHOW. role decides whether an
- * admin-only one may run. The reply (rows or error) is sent.
+ * SHOW name (admin_show.c): false when there is no such SHOW. The client's role decides
+ * whether an admin-only one may run. The reply (rows or error) is sent.
  */
-bool admin_show(struct client *client, const char *name, const char *arg);
+bool admin_show(struct client *client, const char *name);

@@ -20,7 +20,7 @@ struct show {
 	struct rowset *rs;     /* owned by admin_show() for the call */
 	usec_t now;	       /* monotonic, read once for the whole reply */
 	usec_t wall;	       /* wall clock at the same moment */
-	int view;	       /* a handler's variant, for callbacks (admin_stats.c) */
+	int view;	       /* a handler's variant, for its callbacks (admin_stats.c) */
 };
 
 struct show_entry {
@@ -33,8 +33,11 @@ struct show_entry {
 void show_begin(struct show *sh, const struct rs_column *cols, unsigned n);
 void show_end(struct show *sh);
 
-/* The databases SHOW DATABASES and SHOW STATS list, in their order (not the console). */
-void show_for_each_db(struct show *sh, void (*fn)(struct show *sh, struct database *db));
+/*
+ * The databases SHOW DATABASES and SHOW STATS list, in their order (not the console), each
+ * given to fn (which may be NULL); returns how many there are.
+ */
+unsigned show_for_each_db(struct show *sh, void (*fn)(struct show *sh, struct database *db));
 
 /* SHOW CONFIG's `changeable` column for a key. */
 const char *show_changeable(const struct config_key *key);

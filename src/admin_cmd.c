@@ -64,7 +64,7 @@ static struct database *named_db(struct client *client, const struct admin_query
 
 static void cmd_show(struct client *client, const struct admin_query *q, const char *sql)
 {
-	if (!q->has_arg || !admin_show(client, q->arg, NULL))
+	if (!q->has_arg || !admin_show(client, q->arg))
 		admin_error(client, "08P01", "invalid command '%s', use SHOW HELP;", sql);
 }
 

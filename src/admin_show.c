@@ -244,12 +244,11 @@ static const struct show_entry shows[] = {
 	{ "fds", true, show_fds },
 };
 
-bool admin_show(struct client *client, const char *name, const char *arg)
+bool admin_show(struct client *client, const char *name)
 {
 	struct show sh = { .client = client, .now = now_usec(), .wall = wall_usec() };
 	bool found;
 
-	(void)arg;
 	for (size_t i = 0; i < ARRAY_SIZE(shows); i++) {
 		if (strcasecmp(name, shows[i].name) != 0)
 			continue;

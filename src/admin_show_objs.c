@@ -26,11 +26,12 @@
 /* ---- SHOW DATABASES, USERS, PEERS, PEER_POOLS ---- */
 
 /* Every database weir knows, in the order SHOW lists them: the config's, then automatic. */
-void show_for_each_db(struct show *sh, void (*fn)(struct show *sh, struct database *db))
+unsigned show_for_each_db(struct show *sh, void (*fn)(struct show *sh, struct database *db))
 {
 	struct registry *reg = sh->client->conn.worker->reg;
 	const struct config *cfg = reg->cfg;
 	struct list_node *n, *t;
+	unsigned count = 0;
 
 	for (size_t i = 0; i < cfg->ndbs; i++) {
 		struct database *db;
@@ -38,15 +39,22 @@ void show_for_each_db(struct show *sh, void (*fn)(struct show *sh, struct databa
 		if (strcmp(cfg->dbs[i].name, "*") == 0)
 			continue;
 		db = registry_database(reg, cfg->dbs[i].name);
-		if (db)
+		if (!db)
+			continue;
+		count++;
+		if (fn)
 			fn(sh, db);
 	}
 	list_for_each_safe(n, t, &reg->databases) {
 		struct database *db = list_entry(n, struct database, node);
 
-		if (db->auto_dbname && !db->removed_from)
+		if (!db->auto_dbname || db->removed_from)
+			continue;
+		count++;
+		if (fn)
 			fn(sh, db);
 	}
+	return count;
 }
 
 static int pick(int own, int global)
@@ -267,19 +275,6 @@ static void name_value(struct rowset *rs, const char *name, unsigned long long v
 	rs_uint(rs, v);
 }
 
-static void count_one(struct show *sh, struct database *db)
-{
-	(void)db;
-	sh->view++;
-}
-
-static unsigned count_databases(struct show *sh)
-{
-	sh->view = 0;
-	show_for_each_db(sh, count_one);
-	return (unsigned)sh->view;
-}
-
 void show_lists(struct show *sh)
 {
 	static const struct rs_column cols[] = { { "list", RS_TEXT }, { "items", RS_INT4 } };
@@ -290,7 +285,7 @@ void show_lists(struct show *sh)
 
 	show_begin(sh, cols, ARRAY_SIZE(cols));
 	/* the console counts as a database, a user and a pool, as PgBouncer's does */
-	name_value(rs, "databases", count_databases(sh) + 1);
+	name_value(rs, "databases", show_for_each_db(sh, NULL) + 1);
 	name_value(rs, "users", for_each_user(sh, NULL));
 	name_value(rs, "peers", reg->cfg->npeers);
 	name_value(rs, "pools", reg->pools.count + 1);

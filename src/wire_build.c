@@ -154,29 +154,7 @@ void wire_ready_for_query(struct wire_builder *b, char status)
 	wire_end(b);
 }
 
-/* The fields shared by ErrorResponse and NoticeResponse; V is S never localized. */
-static void put_error_fields(struct wire_builder *b, const char *severity, const char *sqlstate,
-			     const char *message)
-{
-	wire_put_u8(b, 'S');
-	wire_put_cstring(b, severity);
-	wire_put_u8(b, 'V');
-	wire_put_cstring(b, severity);
-	wire_put_u8(b, 'C');
-	wire_put_cstring(b, sqlstate);
-	wire_put_u8(b, 'M');
-	wire_put_cstring(b, message);
-	wire_put_u8(b, 0);
-}
-
-void wire_error(struct wire_builder *b, const char *severity, const char *sqlstate,
-		const char *message)
-{
-	wire_begin(b, 'E');
-	put_error_fields(b, severity, sqlstate, message);
-	wire_end(b);
-}
-
+/* ErrorResponse and NoticeResponse share their fields; V is S never localized. */
 void wire_report(struct wire_builder *b, uint8_t type, const char *severity, const char *sqlstate,
 		 const char *message, const char *detail)
 {
@@ -197,11 +175,15 @@ void wire_report(struct wire_builder *b, uint8_t type, const char *severity, con
 	wire_end(b);
 }
 
+void wire_error(struct wire_builder *b, const char *severity, const char *sqlstate,
+		const char *message)
+{
+	wire_report(b, 'E', severity, sqlstate, message, NULL);
+}
+
 void wire_notice(struct wire_builder *b, const char *message)
 {
-	wire_begin(b, 'N');
-	put_error_fields(b, "NOTICE", "00000", message);
-	wire_end(b);
+	wire_report(b, 'N', "NOTICE", "00000", message, NULL);
 }
 
 void wire_negotiate_protocol(struct wire_builder *b, uint32_t newest_version,
