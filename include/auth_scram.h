@@ -5,8 +5,8 @@
  * strings; no sockets. Key derivation is split in two: PBKDF2 (auth_scram_salted_password,
  * the only expensive call and the only one safe on another thread, see kdf.h) and the keys
  * from its result (auth_scram_keys_from_salted, HMACs on the loop's thread), so a login
- * against cached keys costs HMACs only. Channel binding is not offered (gs2 flag 'n' or 'y'
- * accepted, 'p' refused).
+ * against cached keys costs HMACs only. Channel binding: tls-server-end-point (RFC 5929)
+ * in both roles, when the caller gives the certificate hash (auth_scram_*_bind).
  */
 #pragma once
 
@@ -17,6 +17,9 @@
 #define SCRAM_NONCE_LEN	     24 /* random bytes before base64 */
 #define SCRAM_NONCE_TEXT_LEN 32 /* SCRAM_NONCE_LEN bytes in base64 */
 #define SCRAM_MECH	     "SCRAM-SHA-256"
+#define SCRAM_MECH_PLUS	     "SCRAM-SHA-256-PLUS"
+#define SCRAM_CBIND_TYPE     "tls-server-end-point"
+#define SCRAM_CBIND_MAX	     64 /* a certificate hash: EVP_MAX_MD_SIZE */
 
 /*
  * The most PBKDF2 iterations weir ever derives, and the most a verifier may hold: about 5 s
@@ -85,8 +88,19 @@ struct scram_server {
 	char *server_first;		   /* owned */
 	char *nonce;			   /* owned: client nonce + server nonce */
 	uint8_t client_key[SCRAM_KEY_LEN]; /* recovered from the proof, valid after finish OK */
-	bool mock; /* unknown user: run the exchange and always fail at the proof */
+	bool mock;	    /* unknown user: run the exchange and always fail at the proof */
+	bool cbind_offered; /* SCRAM-SHA-256-PLUS was offered: a 'y' flag is a downgrade */
+	bool plus;	    /* the client chose SCRAM-SHA-256-PLUS: it must bind */
+	uint8_t cbind_len;
+	uint8_t cbind[SCRAM_CBIND_MAX]; /* our certificate's hash, for "c=" */
 };
+
+/*
+ * Channel binding for the exchange, before server_first: data is the TLS server
+ * certificate's hash when weir offered SCRAM-SHA-256-PLUS (len 0: not offered), plus
+ * whether the client chose that mechanism. A hash over SCRAM_CBIND_MAX counts as none.
+ */
+void auth_scram_server_bind(struct scram_server *st, const uint8_t *data, size_t len, bool plus);
 
 /* A server nonce (printable, NUL-terminated) from SCRAM_NONCE_LEN random bytes. */
 void auth_scram_encode_nonce(const uint8_t raw[SCRAM_NONCE_LEN],
@@ -113,10 +127,22 @@ struct scram_client {
 	char *server_first;	 /* owned */
 	uint8_t server_signature[SCRAM_KEY_LEN];
 	bool signature_ready; /* client-final was built: server_signature is what to expect */
+	char cbind_flag;      /* gs2 flag: 'n' (or 0), 'y' or 'p' */
+	uint8_t cbind_len;
+	uint8_t cbind[SCRAM_CBIND_MAX]; /* the server certificate's hash, with 'p' */
 };
 
 /*
- * Writes client-first-message (with gs2 header "n,,") into out. client_nonce is NULL in
+ * Channel binding, before client_first: 'p' with the server certificate's hash (the server
+ * offered SCRAM-SHA-256-PLUS over TLS), 'y' (weir could bind, the server did not offer
+ * it), or 'n'. False for a bad flag or length.
+ */
+MUST_CHECK bool auth_scram_client_bind(struct scram_client *st, char flag, const uint8_t *data,
+				       size_t len);
+
+/*
+ * Writes client-first-message (with gs2 header "n,,", "y,," or "p=tls-server-end-point,,")
+ * into out. client_nonce is NULL in
  * production; tests pass the RFC's.
  */
 MUST_CHECK bool auth_scram_client_first(struct scram_client *st, const char *client_nonce,

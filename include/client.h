@@ -83,6 +83,8 @@ struct client {
 	usec_t login_start;	  /* monotonic */
 	usec_t last_request;	  /* monotonic: start of its last request */
 	bool wait_notified;	  /* got the query_wait_notify NOTICE for this wait */
+	bool tls_checked;	  /* its first bytes were looked at for direct TLS */
+	bool direct_tls;	  /* began with a TLS handshake, not an SSLRequest */
 	uint8_t replication;	  /* enum replication_mode */
 	char *raw_options;	  /* owned: `options` as sent, passed on for replication */
 	struct server *dedicated; /* borrowed: its replication server while that logs in */
@@ -167,6 +169,17 @@ void client_note_sent(struct client *client, uint8_t type);
 /* Messages when prepared statements are rewritten (client_proto.c). */
 enum relay_action client_proto_message(struct client *client, uint8_t type, const uint8_t *msg,
 				       uint32_t total, bool complete);
+
+/*
+ * TLS (client_tls.c). ssl_request answers an SSLRequest ('S' and the handshake, or 'N');
+ * try_direct starts TLS when the first byte is a handshake record (true: the bytes are
+ * TLS's); refuses_plain closes a plaintext TCP login under client_tls_sslmode >= require;
+ * done is the conn_ops.on_tls_done of clients. False / true: the client was closed.
+ */
+bool client_tls_ssl_request(struct client *client);
+bool client_tls_try_direct(struct client *client);
+bool client_tls_refuses_plain(struct client *client);
+void client_tls_done(struct conn *c, const char *err);
 
 /* Login-phase handlers (client_login.c, client_auth.c). */
 void client_login_on_data(struct client *client);

@@ -18,6 +18,15 @@
 struct conn;
 struct worker;
 struct iobuf;
+typedef struct ssl_st SSL;
+
+/* conn.tls_io: what a TLS read or write is blocked on, beyond its own direction. */
+enum {
+	TLS_HANDSHAKE = 1,	  /* conn_tls_start: the handshake runs; no reads or writes */
+	TLS_HS_WANTS_WRITE = 2,	  /* the handshake waits for the socket to be writable */
+	TLS_READ_WANTS_WRITE = 4, /* a read needs the socket writable (key update) */
+	TLS_WRITE_WANTS_READ = 8, /* a write needs the socket readable */
+};
 
 enum conn_kind {
 	CONN_CLIENT,
@@ -57,6 +66,11 @@ struct conn_ops {
 	 * hold.
 	 */
 	bool (*on_flushed)(struct conn *c); /* true: go on scanning */
+	/*
+	 * The TLS handshake begun by conn_tls_start ended: err is NULL on success, else a
+	 * static or short-lived reason (the connection is still open; the callee closes it).
+	 */
+	void (*on_tls_done)(struct conn *c, const char *err);
 	/* Writes the log tag ("C-12 db/user@addr:port") into buf. */
 	void (*tag)(const struct conn *c, char *buf, size_t len);
 };
@@ -77,6 +91,8 @@ struct conn {
 	bool hold;	       /* scan no further until approved bytes are sent (on_flushed) */
 	bool corked;	       /* conn_send queues without writing until conn_uncork() */
 	bool suspended;	       /* SUSPEND: not read until RESUME (control.c) */
+	uint8_t tls_io;	       /* TLS_* flags above */
+	SSL *tls;	       /* owned: the TLS session, or NULL for a plain socket */
 	struct iobuf *buf;     /* owned: data received from this socket, NULL when idle */
 	struct iobuf *out;     /* owned: weir's own bytes for this socket, NULL when empty */
 	struct conn *peer;     /* borrowed: the linked connection, or NULL */
@@ -129,6 +145,13 @@ void conn_shutdown(struct conn *c);
 void conn_shutdown_lingering(struct conn *c);
 
 void conn_tag(const struct conn *c, char *buf, size_t len);
+
+/*
+ * Starts TLS on the connection's socket with the session ssl (taken): the handshake runs
+ * from the connection's events, nothing is read or written for the owner meanwhile, and
+ * ops->on_tls_done reports the end. Anything in the buffer is the caller's to check first.
+ */
+void conn_tls_start(struct conn *c, SSL *ssl);
 
 /* The peer address as text ("127.0.0.1", "::1", "unix") into buf. */
 #define CONN_ADDR_LEN 46

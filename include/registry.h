@@ -21,6 +21,7 @@ struct pool;
 struct ps_registry;
 struct worker;
 struct pool_period;
+struct tls_ctx;
 
 struct database {
 	struct list_node node; /* on registry.databases */
@@ -58,8 +59,10 @@ struct user {
 };
 
 struct registry {
-	struct config *cfg;	/* owned reference: the current snapshot */
-	struct auth_file *auth; /* owned; may be NULL when no auth_file is set */
+	struct config *cfg;	     /* owned reference: the current snapshot */
+	struct auth_file *auth;	     /* owned; may be NULL when no auth_file is set */
+	struct tls_ctx *tls_accept;  /* owned reference: for new clients; NULL without TLS */
+	struct tls_ctx *tls_connect; /* owned reference: for new servers; NULL without TLS */
 	struct list_head databases;
 	struct list_head users;
 	struct list_head pools;
@@ -110,6 +113,14 @@ struct pool *registry_pool(struct registry *reg, struct database *db, struct use
  * over a reduced size are closed at once).
  */
 void registry_apply(struct registry *reg, struct config *cfg, struct auth_file *auth);
+
+/*
+ * Builds the TLS contexts cfg asks for and makes them the ones new connections take; live
+ * connections keep theirs. A context that cannot be built leaves the running one in place
+ * and is reported in err (false). When the server-side settings changed from the running
+ * snapshot's, the servers are retired (closed when released). Call before registry_apply.
+ */
+bool registry_set_tls(struct registry *reg, const struct config *cfg, char *err, size_t errlen);
 
 /* The server-side user name for a database and a client's login name. */
 const char *database_server_user(const struct database *db, const char *client_user);

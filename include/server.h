@@ -28,13 +28,15 @@ struct kdf_job;
 enum server_login_phase {
 	SLOGIN_RESOLVING,
 	SLOGIN_CONNECTING,
-	SLOGIN_AUTH,	   /* startup sent; no authentication request yet */
-	SLOGIN_PASSWORD,   /* cleartext or md5 password sent; AuthenticationOk expected */
-	SLOGIN_SASL_FIRST, /* SCRAM client-first sent; SASLContinue expected */
-	SLOGIN_SASL_KDF,   /* deriving the salted password in the KDF pool (kdf.h) */
-	SLOGIN_SASL_FINAL, /* client-final sent; SASLFinal expected */
-	SLOGIN_SASL_DONE,  /* the server's signature verified; AuthenticationOk expected */
-	SLOGIN_PARAMS,	   /* authenticated, collecting ParameterStatus until ReadyForQuery */
+	SLOGIN_TLS_ANSWER,    /* SSLRequest sent; 'S' or 'N' expected (server_tls.c) */
+	SLOGIN_TLS_HANDSHAKE, /* the TLS handshake runs */
+	SLOGIN_AUTH,	      /* startup sent; no authentication request yet */
+	SLOGIN_PASSWORD,      /* cleartext or md5 password sent; AuthenticationOk expected */
+	SLOGIN_SASL_FIRST,    /* SCRAM client-first sent; SASLContinue expected */
+	SLOGIN_SASL_KDF,      /* deriving the salted password in the KDF pool (kdf.h) */
+	SLOGIN_SASL_FINAL,    /* client-final sent; SASLFinal expected */
+	SLOGIN_SASL_DONE,     /* the server's signature verified; AuthenticationOk expected */
+	SLOGIN_PARAMS,	      /* authenticated, collecting ParameterStatus until ReadyForQuery */
 };
 
 struct server {
@@ -143,3 +145,17 @@ void server_note_param(struct server *server, const uint8_t *body, uint32_t len)
 /* Login phase (server_login.c). */
 void server_login_start(struct server *server);
 void server_login_on_data(struct server *server);
+/* Sends the StartupMessage (phase SLOGIN_AUTH); on failure the login fails. */
+void server_login_send_startup(struct server *server);
+/* Fails the login: the pool (or the client it was opened for) learns why; closes server. */
+void server_login_fail(struct server *server, const char *sqlstate, const char *message);
+
+/*
+ * TLS (server_tls.c): begin sends the SSLRequest if server TLS applies (false: it does
+ * not, send the startup); on_answer reads the 'S' or 'N'; done is conn_ops.on_tls_done.
+ */
+bool server_tls_begin(struct server *server);
+void server_tls_on_answer(struct server *server);
+void server_tls_done(struct conn *c, const char *err);
+/* A TLS session to the server's host on fd (its cancel requests); NULL without server TLS. */
+SSL *server_tls_session(const struct server *server, int fd);

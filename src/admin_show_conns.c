@@ -19,6 +19,7 @@
 #include "registry.h"
 #include "server.h"
 #include "stats.h"
+#include "tls.h"
 #include "worker.h"
 
 /* ---- SHOW CLIENTS, SERVERS, SOCKETS, ACTIVE_SOCKETS ---- */
@@ -108,6 +109,16 @@ static void rs_ptr(struct rowset *rs, const void *p)
 	rs_text(rs, buf);
 }
 
+/* The `tls` column: "TLSv1.3/TLS_AES_256_GCM_SHA384", empty for a plain socket. */
+static void rs_tls(struct rowset *rs, const struct conn *c)
+{
+	char buf[128] = "";
+
+	if (c->tls && !(c->tls_io & TLS_HANDSHAKE))
+		tls_describe(c->tls, buf, sizeof(buf));
+	rs_text(rs, buf);
+}
+
 static void socket_row(struct show *sh, const struct socket_row *r, bool with_buffers)
 {
 	struct rowset *rs = sh->rs;
@@ -131,7 +142,7 @@ static void socket_row(struct show *sh, const struct socket_row *r, bool with_bu
 	rs_ptr(rs, c);
 	rs_ptr(rs, r->link);
 	rs_int(rs, r->remote_pid);
-	rs_text(rs, "");
+	rs_tls(rs, c);
 	rs_text(rs, r->app_name ? r->app_name : "");
 	rs_int(rs, (long long)r->prepared);
 	rs_int(rs, c->id);

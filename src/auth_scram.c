@@ -425,23 +425,45 @@ static void attr_skip_extensions(struct attr_reader *r, char stop)
 
 /*
  * client-first-message = gs2-header client-first-message-bare, where gs2-header is
- * flag "," [authzid] "," (RFC 5802 section 7). Channel binding ('p') is refused, and so is
- * an authzid, as PostgreSQL refuses it (SCRAM_AUTHZID); the username is ignored (PostgreSQL
- * clients send it empty).
+ * flag ["=" cb-name] "," [authzid] "," (RFC 5802 section 7). An authzid is refused as
+ * PostgreSQL refuses it (SCRAM_AUTHZID); the username is ignored (PostgreSQL clients send
+ * it empty). Channel binding follows RFC 5802 section 6 as PostgreSQL does: 'p' only with
+ * the -PLUS mechanism and tls-server-end-point, 'n' only without it, and 'y' (the client
+ * could bind but thinks the server cannot) is a downgrade when -PLUS was offered.
  */
-static enum scram_result parse_client_first(const char *msg, size_t len, struct span *gs2,
-					    struct span *bare, struct span *cnonce)
+static size_t gs2_flag_len(const struct scram_server *st, const char *msg, size_t len)
 {
-	struct attr_reader r = { msg, len, 3, false };
+	static const char p_flag[] = "p=" SCRAM_CBIND_TYPE;
+	size_t n = sizeof(p_flag) - 1;
 
-	if (len < 3 || (msg[0] != 'n' && msg[0] != 'y') || msg[1] != ',')
+	switch (msg[0]) {
+	case 'n':
+		return st->plus ? 0 : 1;
+	case 'y':
+		return st->plus || st->cbind_offered ? 0 : 1;
+	case 'p':
+		return st->plus && st->cbind_len > 0 && len > n && memcmp(msg, p_flag, n) == 0 ? n
+											       : 0;
+	default:
+		return 0;
+	}
+}
+
+static enum scram_result parse_client_first(const struct scram_server *st, const char *msg,
+					    size_t len, struct span *gs2, struct span *bare,
+					    struct span *cnonce)
+{
+	size_t f = len > 0 ? gs2_flag_len(st, msg, len) : 0;
+	struct attr_reader r = { msg, len, f + 2, false };
+
+	if (f == 0 || len < f + 2 || msg[f] != ',')
 		return SCRAM_MALFORMED;
-	if (msg[2] == 'a')
+	if (msg[f + 1] == 'a')
 		return SCRAM_AUTHZID;
-	if (msg[2] != ',')
+	if (msg[f + 1] != ',')
 		return SCRAM_MALFORMED;
-	*gs2 = (struct span){ msg, 3 };
-	*bare = (struct span){ msg + 3, len - 3 };
+	*gs2 = (struct span){ msg, f + 2 };
+	*bare = (struct span){ msg + f + 2, len - f - 2 };
 	if (attr_peek(&r) == 'm') /* mandatory extension we do not know */
 		return SCRAM_MALFORMED;
 	(void)attr_get(&r, 'n', true);
@@ -451,18 +473,35 @@ static enum scram_result parse_client_first(const char *msg, size_t len, struct 
 }
 
 /*
- * client_first_bare is stored as "<bare>\0<base64 of the gs2 header>\0": struct scram_server
- * has no field for the channel-binding value that client-final must echo in "c=", so it
- * travels in the same allocation after the bare message's terminator.
+ * client_first_bare is stored as "<bare>\0<expected c= value>\0": struct scram_server has
+ * no field for the channel-binding value that client-final must echo in "c=" (base64 of
+ * the gs2 header, followed by the certificate hash with 'p'), so it travels in the same
+ * allocation after the bare message's terminator.
  */
-static char *store_bare_and_cbind(struct span gs2, struct span bare)
+static char *store_bare_and_cbind(const struct scram_server *st, struct span gs2, struct span bare)
 {
-	char *s = xmalloc(bare.len + 1 + B64_LEN(gs2.len) + 1);
+	size_t cb = gs2.p[0] == 'p' ? st->cbind_len : 0;
+	uint8_t input[64 + SCRAM_CBIND_MAX];
+	char *s = xmalloc(bare.len + 1 + B64_LEN(gs2.len + cb) + 1);
 
 	memcpy(s, bare.p, bare.len);
 	s[bare.len] = '\0';
-	b64_encode((const uint8_t *)gs2.p, gs2.len, s + bare.len + 1);
+	memcpy(input, gs2.p, gs2.len);
+	if (cb > 0)
+		memcpy(input + gs2.len, st->cbind, cb);
+	b64_encode(input, gs2.len + cb, s + bare.len + 1);
 	return s;
+}
+
+void auth_scram_server_bind(struct scram_server *st, const uint8_t *data, size_t len, bool plus)
+{
+	if (len > SCRAM_CBIND_MAX)
+		len = 0;
+	if (len > 0)
+		memcpy(st->cbind, data, len);
+	st->cbind_len = (uint8_t)len;
+	st->cbind_offered = len > 0;
+	st->plus = plus;
 }
 
 static const char *expected_cbind(const struct scram_server *st)
@@ -519,7 +558,7 @@ enum scram_result auth_scram_server_first(struct scram_server *st, const struct 
 
 	if (st->nonce || !client_first || len > INT_MAX || has_nul(client_first, len))
 		return SCRAM_MALFORMED;
-	res = parse_client_first(client_first, len, &gs2, &bare, &cnonce);
+	res = parse_client_first(st, client_first, len, &gs2, &bare, &cnonce);
 	if (res != SCRAM_OK)
 		return res;
 	if (!server_keys(st, keys))
@@ -537,7 +576,7 @@ enum scram_result auth_scram_server_first(struct scram_server *st, const struct 
 		return SCRAM_MALFORMED;
 	st->nonce = xstrndup(out + 2, cnonce.len + strlen(server_nonce));
 	st->server_first = xstrdup(out);
-	st->client_first_bare = store_bare_and_cbind(gs2, bare);
+	st->client_first_bare = store_bare_and_cbind(st, gs2, bare);
 	return SCRAM_OK;
 }
 
@@ -624,6 +663,26 @@ void auth_scram_server_reset(struct scram_server *st)
 
 /* ---- client role ---- */
 
+bool auth_scram_client_bind(struct scram_client *st, char flag, const uint8_t *data, size_t len)
+{
+	if ((flag != 'n' && flag != 'y' && flag != 'p') || len > SCRAM_CBIND_MAX ||
+	    (flag == 'p') != (len > 0))
+		return false;
+	st->cbind_flag = flag;
+	if (len > 0)
+		memcpy(st->cbind, data, len);
+	st->cbind_len = (uint8_t)len;
+	return true;
+}
+
+/* The gs2 header client-first starts with, for the channel binding chosen. */
+static const char *client_gs2(const struct scram_client *st)
+{
+	if (st->cbind_flag == 'p')
+		return "p=" SCRAM_CBIND_TYPE ",,";
+	return st->cbind_flag == 'y' ? "y,," : "n,,";
+}
+
 bool auth_scram_client_first(struct scram_client *st, const char *client_nonce, char *out,
 			     size_t outcap)
 {
@@ -637,10 +696,10 @@ bool auth_scram_client_first(struct scram_client *st, const char *client_nonce, 
 		client_nonce = nonce_buf;
 	}
 	if (!nonce_ok((struct span){ client_nonce, strlen(client_nonce) }) ||
-	    !write_out(out, outcap, "n,,n=,r=%s", client_nonce))
+	    !write_out(out, outcap, "%sn=,r=%s", client_gs2(st), client_nonce))
 		return false;
 	st->client_nonce = xstrdup(client_nonce);
-	st->client_first_bare = xstrdup(out + 3);
+	st->client_first_bare = xstrdup(out + strlen(client_gs2(st)));
 	return true;
 }
 
@@ -704,9 +763,22 @@ static enum scram_result client_keys(const struct scram_client_creds *creds,
 	return SCRAM_OK;
 }
 
+/* "c=" of client-final: base64 of the gs2 header, and the certificate hash with 'p'. */
+static void client_cbind(const struct scram_client *st, char *out)
+{
+	const char *gs2 = client_gs2(st);
+	uint8_t input[64 + SCRAM_CBIND_MAX];
+	size_t n = strlen(gs2);
+
+	memcpy(input, gs2, n);
+	if (st->cbind_len > 0)
+		memcpy(input + n, st->cbind, st->cbind_len);
+	b64_encode(input, n + st->cbind_len, out);
+}
+
 /*
- * Writes "c=biws,r=<nonce>,p=<proof>" into out and keeps ServerSignature for the verify
- * step. ClientProof = ClientKey XOR HMAC(StoredKey, AuthMessage) (RFC 5802 section 3).
+ * Writes "c=<binding>,r=<nonce>,p=<proof>" into out and keeps ServerSignature for the
+ * verify step. ClientProof = ClientKey XOR HMAC(StoredKey, AuthMessage) (RFC 5802 section 3).
  */
 static enum scram_result client_proof(struct scram_client *st, const struct scram_keys *keys,
 				      const uint8_t ckey[SCRAM_KEY_LEN], struct span nonce,
@@ -714,11 +786,13 @@ static enum scram_result client_proof(struct scram_client *st, const struct scra
 {
 	uint8_t csig[SCRAM_KEY_LEN], proof[SCRAM_KEY_LEN];
 	char proof_b64[B64_LEN(SCRAM_KEY_LEN) + 1];
+	char cbind[B64_LEN(64 + SCRAM_CBIND_MAX) + 1];
 	size_t wo_len, amlen;
 	char *am;
 	bool ok;
 
-	if (!write_out(out, outcap, "c=biws,r=%.*s", (int)nonce.len, nonce.p))
+	client_cbind(st, cbind);
+	if (!write_out(out, outcap, "c=%s,r=%.*s", cbind, (int)nonce.len, nonce.p))
 		return SCRAM_MALFORMED;
 	wo_len = strlen(out);
 	am = auth_message(st->client_first_bare, st->server_first, (struct span){ out, wo_len },

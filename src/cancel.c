@@ -4,7 +4,9 @@
  * random themselves, so lookups are O(1) whatever the number of clients.
  * A forwarded cancel is a small object of its own: a non-blocking connect to the target
  * server's address, the 16-byte CancelRequest, then waiting for PostgreSQL to close the
- * connection (or cancel_wait_timeout). Only then may the target server be reused.
+ * connection (or cancel_wait_timeout). Only then may the target server be reused. When the
+ * target server talks TLS, so does its cancel: SSLRequest, handshake, then the request,
+ * so that the key never crosses the network in plaintext.
  */
 #include <event2/event.h>
 #include <string.h>
@@ -26,6 +28,14 @@
 
 #define CANCEL_MIN_BUCKETS 64
 
+enum cancel_step {
+	STEP_CONNECT,	 /* connect in progress */
+	STEP_SSL_ANSWER, /* SSLRequest sent, 'S' expected */
+	STEP_HANDSHAKE,
+	STEP_SEND,    /* the request goes (again, after a blocked TLS write) */
+	STEP_WAIT_EOF /* sent: PostgreSQL closes once it has read it */
+};
+
 struct cancel_req {
 	struct list_node node;	    /* on target->cancels */
 	struct list_node in_flight; /* on worker.cancels, so that an exit frees it */
@@ -34,7 +44,8 @@ struct cancel_req {
 	struct worker *worker;	    /* borrowed */
 	int fd;
 	uint8_t pkt[16];
-	bool sent;
+	enum cancel_step step;
+	SSL *tls; /* owned: when the target server uses TLS */
 };
 
 static unsigned bucket_of(const struct cancel_table *t, uint32_t pid, uint32_t key)
@@ -126,6 +137,7 @@ static void req_done(struct cancel_req *req)
 	struct server *target = req->target;
 
 	event_free(req->ev);
+	io_tls_close(req->tls, req->step == STEP_WAIT_EOF);
 	close(req->fd);
 	list_remove(&req->worker->cancels, &req->in_flight);
 	if (target) {
@@ -151,35 +163,111 @@ static void arm(struct cancel_req *req, short what)
 	event_add(req->ev, cfg->cancel_wait_timeout ? &tv : NULL);
 }
 
+/* The request itself, in plaintext or through TLS. */
+static bool send_request(struct cancel_req *req)
+{
+	enum io_result r;
+	bool other_way = false;
+	size_t n;
+
+	if (req->tls)
+		r = io_tls_send(req->tls, req->pkt, sizeof(req->pkt), &n, &other_way);
+	else
+		r = io_send(req->fd, req->pkt, sizeof(req->pkt), &n);
+	if (r == IO_AGAIN) {
+		req->step = STEP_SEND;
+		arm(req, other_way ? EV_READ : EV_WRITE);
+		return true;
+	}
+	if (r != IO_OK || n != sizeof(req->pkt))
+		return false;
+	req->step = STEP_WAIT_EOF;
+	arm(req, EV_READ);
+	return true;
+}
+
+static bool after_connect(struct cancel_req *req)
+{
+	uint8_t ssl_req[8];
+	struct wire_builder b;
+	size_t n;
+
+	if (sock_connect_error(req->fd) != 0)
+		return false;
+	if (!req->tls)
+		return send_request(req);
+	wire_builder_init(&b, ssl_req, sizeof(ssl_req));
+	wire_put_u32(&b, 8);
+	wire_put_u32(&b, WIRE_SSL_CODE);
+	if (io_send(req->fd, ssl_req, sizeof(ssl_req), &n) != IO_OK || n != sizeof(ssl_req))
+		return false;
+	req->step = STEP_SSL_ANSWER;
+	arm(req, EV_READ);
+	return true;
+}
+
+static bool handshake(struct cancel_req *req)
+{
+	char err[256];
+	bool wants_write;
+
+	switch (io_tls_handshake(req->tls, &wants_write, err, sizeof(err))) {
+	case IO_OK:
+		return send_request(req);
+	case IO_AGAIN:
+		req->step = STEP_HANDSHAKE;
+		arm(req, wants_write ? EV_WRITE : EV_READ);
+		return true;
+	default:
+		log_warning("cannot forward cancel request: %s", err);
+		return false;
+	}
+}
+
+/* One step of the request; false when it is over (sent and closed, or failed). */
+static bool step(struct cancel_req *req)
+{
+	uint8_t junk[64];
+	enum io_result r;
+	bool other_way;
+	size_t n;
+
+	switch (req->step) {
+	case STEP_CONNECT:
+		return after_connect(req);
+	case STEP_SSL_ANSWER:
+		if (io_recv(req->fd, junk, 1, &n) == IO_AGAIN)
+			return true;
+		if (n != 1 || junk[0] != 'S') {
+			log_warning("cannot forward cancel request: the server refused TLS");
+			return false;
+		}
+		return handshake(req);
+	case STEP_HANDSHAKE:
+		return handshake(req);
+	case STEP_SEND:
+		return send_request(req);
+	case STEP_WAIT_EOF:
+		break;
+	}
+	/* the server closes when it has read the request: wait while the socket is open */
+	r = req->tls ? io_tls_recv(req->tls, junk, sizeof(junk), &n, &other_way)
+		     : io_recv(req->fd, junk, sizeof(junk), &n);
+	return r == IO_OK || r == IO_AGAIN;
+}
+
 static void on_req_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct cancel_req *req = arg;
-	uint8_t junk[64];
-	size_t n;
 
+	(void)fd;
 	if (what & EV_TIMEOUT) {
 		log_warning("cancel request timed out (cancel_wait_timeout)");
 		req_done(req);
 		return;
 	}
-	if (!req->sent) {
-		if (sock_connect_error(fd) != 0 ||
-		    io_send(fd, req->pkt, sizeof(req->pkt), &n) != IO_OK || n != sizeof(req->pkt)) {
-			req_done(req);
-			return;
-		}
-		req->sent = true;
-		arm(req, EV_READ);
-		return;
-	}
-	switch (io_recv(fd, junk, sizeof(junk), &n)) {
-	case IO_OK:
-	case IO_AGAIN:
-		return; /* the server closes when it has read the request */
-	default:
-		break;
-	}
-	req_done(req);
+	if (!step(req))
+		req_done(req);
 }
 
 /* The ready-made CancelRequest for the target server's real key. */
@@ -203,6 +291,12 @@ void cancel_forward(struct server *server)
 			       &in_progress, err, sizeof(err));
 	if (req->fd < 0) {
 		log_warning("cannot forward cancel request: %s", err);
+		free(req);
+		return;
+	}
+	if (server->conn.tls && !(req->tls = server_tls_session(server, req->fd))) {
+		log_warning("cannot forward cancel request: no TLS session");
+		close(req->fd);
 		free(req);
 		return;
 	}

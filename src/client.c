@@ -46,6 +46,8 @@ static void client_on_data(struct conn *c)
 {
 	struct client *client = to_client(c);
 
+	if (client->phase == LOGIN_STARTUP && client_tls_try_direct(client))
+		return;
 	switch (relay_read(c)) {
 	case IO_EOF:
 		client_close(client, NULL,
@@ -160,6 +162,7 @@ static const struct conn_ops client_ops = {
 	.on_message = client_on_message,
 	.on_eof = client_on_eof,
 	.on_protocol_error = client_on_protocol_error,
+	.on_tls_done = client_tls_done,
 	.tag = client_tag,
 };
 

@@ -28,6 +28,7 @@
 #include "kdf.h"
 #include "log.h"
 #include "registry.h"
+#include "tls.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -52,14 +53,23 @@ static bool send_auth(struct client *client, enum wire_auth_code code, const voi
 	return false;
 }
 
+/* Over TLS, SCRAM-SHA-256-PLUS is offered first (as PostgreSQL does), bound to our cert. */
+static bool offers_plus(const struct client *client)
+{
+	uint8_t hash[TLS_END_POINT_MAX];
+
+	return client->conn.tls && tls_end_point(client->conn.tls, TLS_ACCEPT, hash) > 0;
+}
+
 static void ask_sasl(struct client *client)
 {
-	static const char *const mechs[] = { SCRAM_MECH };
+	static const char *const mechs[] = { SCRAM_MECH_PLUS, SCRAM_MECH };
+	bool plus = offers_plus(client);
 	uint8_t buf[128];
 	struct wire_builder b;
 
 	wire_builder_init(&b, buf, sizeof(buf));
-	wire_auth_sasl_mechanisms(&b, mechs, 1);
+	wire_auth_sasl_mechanisms(&b, mechs + (plus ? 0 : 1), plus ? 2 : 1);
 	if (!conn_send(&client->conn, buf, b.len)) {
 		client_close(client, NULL, "client socket error");
 		return;
@@ -380,6 +390,17 @@ static void derive_own_keys(struct client *client, const uint8_t *first, uint32_
 	wait_for_kdf(client, login->secret, &params, on_own_keys);
 }
 
+/* The exchange learns what channel binding it may see (offers_plus) and was chosen. */
+static void bind_channel(struct client *client, bool plus)
+{
+	uint8_t hash[TLS_END_POINT_MAX];
+	size_t n = client->conn.tls ? tls_end_point(client->conn.tls, TLS_ACCEPT, hash) : 0;
+
+	if (!client->login->scram)
+		client->login->scram = xcalloc(1, sizeof(*client->login->scram));
+	auth_scram_server_bind(client->login->scram, hash, n, plus);
+}
+
 static void on_sasl_initial(struct client *client, const uint8_t *body, uint32_t len)
 {
 	struct wire_reader r;
@@ -392,7 +413,8 @@ static void on_sasl_initial(struct client *client, const uint8_t *body, uint32_t
 	mech = wire_get_cstring(&r);
 	dlen = wire_get_u32(&r);
 	data = wire_get_bytes(&r, dlen);
-	if (!wire_reader_ok(&r) || strcmp(mech, SCRAM_MECH) != 0) {
+	if (!wire_reader_ok(&r) || !(strcmp(mech, SCRAM_MECH) == 0 ||
+				     (strcmp(mech, SCRAM_MECH_PLUS) == 0 && offers_plus(client)))) {
 		client_close(client, "08P01", "invalid SASL initial response");
 		return;
 	}
@@ -401,6 +423,7 @@ static void on_sasl_initial(struct client *client, const uint8_t *body, uint32_t
 		client_close(client, "08P01", "invalid message format");
 		return;
 	}
+	bind_channel(client, strcmp(mech, SCRAM_MECH_PLUS) == 0);
 	switch (scram_keys_for(client, &keys)) {
 	case KEYS_NONE:
 		sasl_first_reply(client, (const char *)data, dlen, NULL);

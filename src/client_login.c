@@ -287,7 +287,9 @@ static bool handle_untyped(struct client *client, const uint8_t *pkt, uint32_t l
 
 	wire_reader_init(&r, pkt + 4, len - 4);
 	code = wire_get_u32(&r);
-	if (code == WIRE_SSL_CODE || code == WIRE_GSSENC_CODE)
+	if (code == WIRE_SSL_CODE)
+		return client_tls_ssl_request(client) && !client->conn.tls;
+	if (code == WIRE_GSSENC_CODE)
 		return answer_byte(client, 'N');
 	if (code == WIRE_CANCEL_CODE) {
 		uint32_t pid = wire_get_u32(&r), key = wire_get_u32(&r);
@@ -297,6 +299,8 @@ static bool handle_untyped(struct client *client, const uint8_t *pkt, uint32_t l
 		client_close(client, NULL, len == 16 ? "cancel request" : "invalid cancel request");
 		return false;
 	}
+	if (client_tls_refuses_plain(client))
+		return false;
 	if ((code >> 16) != 3) {
 		client_close(client, "08P01",
 			     (code >> 16) == 2 ? "old V2 protocol not supported"

@@ -20,6 +20,7 @@
 #include "registry.h"
 #include "server.h"
 #include "stats.h"
+#include "tls.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -99,13 +100,15 @@ static void build_welcome(const struct client *client, struct wire_builder *b,
 
 static void log_login(struct client *client)
 {
-	char tag[256];
+	char tag[256], tls[128] = "no";
 
 	if (!client->conn.worker->reg->cfg->log_connections)
 		return;
 	conn_tag(&client->conn, tag, sizeof(tag));
-	log_msg(LOG_LVL_LOG, tag, "login attempt: db=%s user=%s tls=no", client->db_name,
-		client->user_name);
+	if (client->conn.tls)
+		tls_describe(client->conn.tls, tls, sizeof(tls));
+	log_msg(LOG_LVL_LOG, tag, "login attempt: db=%s user=%s tls=%s", client->db_name,
+		client->user_name, tls);
 }
 
 /* Sends the welcome; pid 0 draws a process id of weir's own. False if the client closed. */

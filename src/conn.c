@@ -20,15 +20,25 @@
 #include "relay.h"
 #include "worker.h"
 
-/* The events the connection's state wants registered now. */
+/*
+ * The events the connection's state wants registered now. A TLS write blocked on input
+ * waits for EV_READ instead of EV_WRITE (which would fire at once, again and again), and a
+ * TLS read blocked on output adds EV_WRITE.
+ */
 static short wanted_events(const struct conn *c)
 {
 	bool peer_pending = c->peer && c->peer->buf && iobuf_unsent(c->peer->buf) > 0;
 	short want = 0;
 
+	if (c->tls_io & TLS_HANDSHAKE)
+		return c->tls_io & TLS_HS_WANTS_WRITE ? EV_WRITE : EV_READ;
 	if (c->reading && !c->paused && !c->suspended)
 		want |= EV_READ;
 	if ((c->out != NULL && !c->corked) || peer_pending || c->connecting)
+		want |= EV_WRITE;
+	if ((c->tls_io & TLS_WRITE_WANTS_READ) && (want & EV_WRITE))
+		want = (short)((want & ~EV_WRITE) | EV_READ);
+	if (c->tls_io & TLS_READ_WANTS_WRITE)
 		want |= EV_WRITE;
 	return want;
 }
@@ -48,19 +58,66 @@ static void arm(struct conn *c, short want)
 	event_add(&c->ev, NULL);
 }
 
+/* Decrypted bytes wait in OpenSSL: epoll will not say so, the event is made active. */
+static void recheck_tls_pending(struct conn *c)
+{
+	if (c->tls && !c->closed && c->fd >= 0 && (c->armed & EV_READ) &&
+	    (wanted_events(c) & EV_READ) && conn_tls_pending(c))
+		event_active(&c->ev, EV_READ, 0);
+}
+
+static void tls_handshake_step(struct conn *c)
+{
+	char err[256] = "TLS handshake failed";
+
+	switch (conn_tls_handshake(c, err, sizeof(err))) {
+	case IO_AGAIN:
+		arm(c, wanted_events(c));
+		return;
+	case IO_OK:
+		c->ops->on_tls_done(c, NULL);
+		break;
+	default:
+		c->ops->on_tls_done(c, err);
+		return;
+	}
+	if (!c->closed && c->fd >= 0) {
+		conn_update_events(c);
+		recheck_tls_pending(c);
+	}
+}
+
 static void on_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
 	(void)fd;
+	if (c->tls_io & TLS_HANDSHAKE) {
+		tls_handshake_step(c);
+		return;
+	}
+	/* a TLS operation blocked the other way goes on with the event it waited for */
+	if ((what & EV_READ) && (c->tls_io & TLS_WRITE_WANTS_READ))
+		what |= EV_WRITE;
+	if ((what & EV_WRITE) && (c->tls_io & TLS_READ_WANTS_WRITE))
+		what |= EV_READ;
 	if (what & EV_WRITE)
 		relay_on_writable(c);
 	if (!(what & EV_READ) || c->closed || c->fd < 0)
 		return;
-	if (wanted_events(c) & EV_READ)
+	if (wanted_events(c) & EV_READ) {
 		c->ops->on_data(c);
-	else
+		recheck_tls_pending(c);
+	} else {
 		arm(c, wanted_events(c)); /* the lazily kept read interest fired: drop it now */
+	}
+}
+
+void conn_tls_start(struct conn *c, SSL *ssl)
+{
+	c->tls = ssl;
+	c->tls_io = TLS_HANDSHAKE;
+	tls_handshake_step(c);
 }
 
 void conn_bind_fd(struct conn *c, int fd)
@@ -128,9 +185,9 @@ void conn_update_events(struct conn *c)
 	 * usually sends nothing meanwhile, and dropping and re-adding it would cost two
 	 * epoll_ctl calls per wait. If it does fire, on_event drops it then.
 	 */
-	if (want == (c->armed & ~EV_READ))
-		return;
-	arm(c, want);
+	if (want != (c->armed & ~EV_READ))
+		arm(c, want);
+	recheck_tls_pending(c);
 }
 
 bool conn_has_output(const struct conn *c)
@@ -198,6 +255,7 @@ void conn_shutdown(struct conn *c)
 		(void)conn_write(c, c->out->data + c->out->send_pos, iobuf_unsent(c->out), &n);
 	}
 	c->corked = false;
+	conn_tls_close(c);
 	if (c->fd >= 0) {
 		if (c->armed)
 			event_del(&c->ev);
@@ -214,7 +272,13 @@ void conn_shutdown(struct conn *c)
 
 void conn_shutdown_lingering(struct conn *c)
 {
-	if (c->fd >= 0) {
+	if (c->tls && c->out && c->fd >= 0) {
+		/* a TLS socket cannot linger in plain text: its last message goes now or never */
+		size_t n;
+
+		(void)conn_write(c, c->out->data + c->out->send_pos, iobuf_unsent(c->out), &n);
+	}
+	if (c->fd >= 0 && !c->tls) {
 		if (c->armed)
 			event_del(&c->ev);
 		c->armed = 0;

@@ -1,14 +1,23 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Socket reads and writes (conn_io.h): the only callers of recv() and send() in weir.
+ * Socket reads and writes (conn_io.h): the only callers of recv() and send() in weir, and of
+ * OpenSSL's reads, writes and handshakes. A TLS read or write that OpenSSL blocks on the
+ * other direction (a key update, a handshake message) records it in conn.tls_io, so that
+ * conn.c arms the event that lets it go on.
  *
- * Entry points: io_recv, io_send, conn_read, conn_write.
+ * Entry points: io_recv, io_send, io_peek, conn_read, conn_write, conn_tls_handshake,
+ * conn_tls_pending, conn_tls_close.
  */
 #include <errno.h>
+#include <string.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 
 #include "conn.h"
 #include "conn_io.h"
+#include "log.h"
+#include "tls.h"
 
 static enum io_result failed(void)
 {
@@ -45,18 +54,171 @@ enum io_result io_send(int fd, const void *buf, size_t len, size_t *n)
 	return failed();
 }
 
+enum io_result io_peek(int fd, uint8_t *byte)
+{
+	ssize_t got;
+
+	do {
+		got = recv(fd, byte, 1, MSG_PEEK);
+	} while (got < 0 && errno == EINTR);
+	if (got > 0)
+		return IO_OK;
+	return got == 0 ? IO_EOF : failed();
+}
+
+/* What an OpenSSL call's failure means; *other_way: it is blocked the other way. */
+static enum io_result tls_failed(SSL *ssl, int ret, int other_way, bool *blocked)
+{
+	int err = SSL_get_error(ssl, ret);
+
+	*blocked = err == other_way;
+	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+		return IO_AGAIN;
+	if (err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && errno == 0))
+		return IO_EOF;
+	if (err == SSL_ERROR_SSL) {
+		char reason[160];
+
+		ERR_error_string_n(ERR_peek_last_error(), reason, sizeof(reason));
+		log_debug("TLS error: %s", reason);
+	}
+	ERR_clear_error();
+	return IO_ERROR;
+}
+
+enum io_result io_tls_recv(SSL *ssl, void *buf, size_t len, size_t *n, bool *wants_write)
+{
+	int ret;
+
+	*n = 0;
+	*wants_write = false;
+	ERR_clear_error();
+	errno = 0;
+	ret = SSL_read_ex(ssl, buf, len, n);
+	return ret == 1 ? IO_OK : tls_failed(ssl, ret, SSL_ERROR_WANT_WRITE, wants_write);
+}
+
+enum io_result io_tls_send(SSL *ssl, const void *buf, size_t len, size_t *n, bool *wants_read)
+{
+	int ret;
+
+	*n = 0;
+	*wants_read = false;
+	if (len == 0)
+		return IO_OK;
+	ERR_clear_error();
+	errno = 0;
+	ret = SSL_write_ex(ssl, buf, len, n);
+	return ret == 1 ? IO_OK : tls_failed(ssl, ret, SSL_ERROR_WANT_READ, wants_read);
+}
+
+enum io_result io_tls_handshake(SSL *ssl, bool *wants_write, char *err, size_t errlen)
+{
+	int ret, e;
+
+	*wants_write = false;
+	ERR_clear_error();
+	errno = 0;
+	ret = SSL_do_handshake(ssl);
+	if (ret == 1)
+		return IO_OK;
+	e = SSL_get_error(ssl, ret);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		*wants_write = e == SSL_ERROR_WANT_WRITE;
+		return IO_AGAIN;
+	}
+	if (e == SSL_ERROR_SSL) {
+		long v = SSL_get_verify_result(ssl);
+		char reason[160];
+
+		ERR_error_string_n(ERR_peek_last_error(), reason, sizeof(reason));
+		if (v != X509_V_OK)
+			snprintf(err, errlen, "TLS handshake failed: certificate verify failed: %s",
+				 X509_verify_cert_error_string(v));
+		else
+			snprintf(err, errlen, "TLS handshake failed: %s", reason);
+	} else {
+		snprintf(err, errlen, "TLS handshake failed: %s",
+			 errno ? strerror(errno) : "connection closed");
+	}
+	ERR_clear_error();
+	return IO_ERROR;
+}
+
+void io_tls_close(SSL *ssl, bool established)
+{
+	if (!ssl)
+		return;
+	ERR_clear_error();
+	if (established)
+		(void)SSL_shutdown(ssl); /* close_notify, best effort: never waits */
+	ERR_clear_error();
+	tls_session_free(ssl);
+}
+
+/* A TLS operation blocked the other way: conn.c arms the event it waits for. */
+static void note_blocked(struct conn *c, bool blocked, uint8_t flag)
+{
+	c->tls_io &= (uint8_t)~flag;
+	if (blocked) {
+		c->tls_io |= flag;
+		conn_update_events(c);
+	}
+}
+
 enum io_result conn_read(struct conn *c, void *buf, size_t len, size_t *n)
 {
-	enum io_result r = io_recv(c->fd, buf, len, n);
+	enum io_result r;
 
+	if (c->tls) {
+		bool blocked;
+
+		r = io_tls_recv(c->tls, buf, len, n, &blocked);
+		note_blocked(c, blocked, TLS_READ_WANTS_WRITE);
+	} else {
+		r = io_recv(c->fd, buf, len, n);
+	}
 	c->bytes_in += *n;
 	return r;
 }
 
 enum io_result conn_write(struct conn *c, const void *buf, size_t len, size_t *n)
 {
-	enum io_result r = io_send(c->fd, buf, len, n);
+	enum io_result r;
 
+	if (c->tls) {
+		bool blocked;
+
+		r = io_tls_send(c->tls, buf, len, n, &blocked);
+		note_blocked(c, blocked, TLS_WRITE_WANTS_READ);
+	} else {
+		r = io_send(c->fd, buf, len, n);
+	}
 	c->bytes_out += *n;
 	return r;
+}
+
+enum io_result conn_tls_handshake(struct conn *c, char *err, size_t errlen)
+{
+	bool wants_write;
+	enum io_result r = io_tls_handshake(c->tls, &wants_write, err, errlen);
+
+	c->tls_io &= (uint8_t)~TLS_HS_WANTS_WRITE;
+	if (r == IO_OK)
+		c->tls_io &= (uint8_t)~TLS_HANDSHAKE;
+	else if (r == IO_AGAIN && wants_write)
+		c->tls_io |= TLS_HS_WANTS_WRITE;
+	return r;
+}
+
+bool conn_tls_pending(const struct conn *c)
+{
+	return c->tls && SSL_pending(c->tls) > 0;
+}
+
+void conn_tls_close(struct conn *c)
+{
+	io_tls_close(c->tls, c->tls && !(c->tls_io & TLS_HANDSHAKE));
+	c->tls = NULL;
+	c->tls_io = 0;
 }

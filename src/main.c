@@ -281,6 +281,8 @@ int main(int argc, char **argv)
 	if (cfg->pidfile[0])
 		write_pidfile(cfg->pidfile);
 	reg = registry_create(cfg, load_auth(cfg), o.config_path);
+	if (!registry_set_tls(reg, cfg, err, sizeof(err)))
+		die("TLS setup failed: %s", err);
 	/* Threads only after daemonize(): fork keeps the calling thread alone. */
 	kdf = kdf_pool_create(KDF_THREADS);
 	if (!kdf)

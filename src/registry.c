@@ -15,6 +15,7 @@
 #include "pool_sched.h"
 #include "prepared.h"
 #include "registry.h"
+#include "tls.h"
 
 static void create_forced_pools(struct registry *reg);
 
@@ -68,6 +69,8 @@ void registry_free(struct registry *reg)
 	while ((n = list_pop_first(&reg->users)))
 		free_user(list_entry(n, struct user, node));
 	config_unref(reg->cfg);
+	tls_ctx_unref(reg->tls_accept);
+	tls_ctx_unref(reg->tls_connect);
 	if (reg->auth)
 		auth_file_free(reg->auth);
 	for (size_t i = 0; reg->restart_pending && i < config_nkeys; i++)
@@ -216,6 +219,44 @@ static void retire_servers(struct registry *reg, const struct database *db)
 		if (pool->db == db)
 			pool_retire(pool);
 	}
+}
+
+/* One role's context: replaced only by one that could be built. */
+static bool swap_tls(struct tls_ctx **slot, const struct config *cfg, enum tls_role role, char *err,
+		     size_t errlen)
+{
+	struct tls_ctx *t = tls_ctx_build(cfg, role, err, errlen);
+
+	if (!t && err[0])
+		return false;
+	tls_ctx_unref(*slot);
+	*slot = t;
+	return true;
+}
+
+bool registry_set_tls(struct registry *reg, const struct config *cfg, char *err, size_t errlen)
+{
+	char why[512];
+	bool ok = true;
+
+	err[0] = '\0';
+	if (!swap_tls(&reg->tls_accept, cfg, TLS_ACCEPT, why, sizeof(why))) {
+		snprintf(err, errlen, "client TLS: %s", why);
+		ok = false;
+	}
+	if (!swap_tls(&reg->tls_connect, cfg, TLS_CONNECT, why, sizeof(why))) {
+		snprintf(err + strlen(err), errlen - strlen(err), "%sserver TLS: %s",
+			 ok ? "" : "; ", why);
+		return false;
+	}
+	if (reg->cfg && reg->cfg != cfg && tls_settings_differ(reg->cfg, cfg, TLS_CONNECT)) {
+		struct list_node *n, *t;
+
+		log_info("server TLS settings changed: servers will be replaced");
+		list_for_each_safe(n, t, &reg->pools)
+			pool_retire(list_entry(n, struct pool, node));
+	}
+	return ok;
 }
 
 /*

@@ -162,6 +162,9 @@ static bool apply(struct worker *w, struct config *cfg, struct auth_file *auth, 
 		auth = NULL;
 	} else if (pick_auth(reg, cfg, &auth, reason, sizeof(reason))) {
 		note_pending(reg, wanted, from_file);
+		if (!registry_set_tls(reg, cfg, reason, sizeof(reason)))
+			log_error("TLS setup failed: %s; keeping the old TLS configuration",
+				  reason);
 		registry_apply(reg, cfg, auth);
 		deadline_refile_all(w);
 		dns_set_ttls(w->dns, cfg->dns_max_ttl, cfg->dns_nxdomain_ttl);

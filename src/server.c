@@ -288,6 +288,7 @@ static const struct conn_ops server_ops = {
 	.on_protocol_error = server_on_protocol_error,
 	.on_connected = server_on_connected,
 	.on_flushed = server_on_flushed,
+	.on_tls_done = server_tls_done,
 	.tag = server_tag,
 };
 

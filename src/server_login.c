@@ -34,6 +34,7 @@
 #include "server.h"
 #include "sock.h"
 #include "stats.h"
+#include "tls.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -179,12 +180,24 @@ static void connect_to(struct server *server, const struct sockaddr *sa, socklen
 		sock_tune_tcp(fd, &o);
 	}
 	server->conn.connecting = in_progress;
+	conn_want_read(&server->conn, true);
+	if (!server_tls_begin(server))
+		server_login_send_startup(server);
+}
+
+void server_login_send_startup(struct server *server)
+{
 	server->phase = SLOGIN_AUTH;
 	if (!send_startup(server)) {
 		login_failed(server, "08006", "cannot send the startup packet");
 		return;
 	}
 	conn_want_read(&server->conn, true);
+}
+
+void server_login_fail(struct server *server, const char *sqlstate, const char *message)
+{
+	login_failed(server, sqlstate, message);
 }
 
 static void on_resolved(void *arg, const struct dns_result *res)
@@ -312,28 +325,50 @@ static void answer_password(struct server *server, enum wire_auth_code code, str
 	OPENSSL_cleanse(buf, sizeof(buf));
 }
 
+/*
+ * Over TLS, channel binding to the server's certificate when it offers -PLUS; 'y' when it
+ * does not (weir could bind, and says so, as libpq does). False: no binding.
+ */
+static bool bind_channel(struct server *server, bool offered)
+{
+	uint8_t hash[TLS_END_POINT_MAX];
+	size_t n =
+	    server->conn.tls && offered ? tls_end_point(server->conn.tls, TLS_CONNECT, hash) : 0;
+
+	if (n > 0 && auth_scram_client_bind(&server->scram, 'p', hash, n)) {
+		log_debug("server SCRAM login with channel binding (" SCRAM_CBIND_TYPE ")");
+		return true;
+	}
+	if (!auth_scram_client_bind(&server->scram, server->conn.tls ? 'y' : 'n', NULL, 0))
+		log_debug("no channel binding");
+	return false;
+}
+
 static void sasl_start(struct server *server, struct wire_reader *r)
 {
 	char out[AUTH_MSG_MAX];
 	uint8_t buf[AUTH_MSG_MAX + 64];
 	struct wire_builder b;
-	bool offered = false;
+	bool offered = false, plus = false;
 	const char *mech;
 
 	if (!method_allowed(server, AUTH_METHOD_SCRAM))
 		return;
-	while ((mech = wire_get_cstring(r)) && *mech)
+	while ((mech = wire_get_cstring(r)) && *mech) {
 		offered |= strcmp(mech, SCRAM_MECH) == 0;
-	if (!offered) {
+		plus |= strcmp(mech, SCRAM_MECH_PLUS) == 0;
+	}
+	if (!offered && !(plus && server->conn.tls)) {
 		login_failed(server, "28000", "server offers no supported SASL mechanism");
 		return;
 	}
+	plus = bind_channel(server, plus);
 	if (!auth_scram_client_first(&server->scram, NULL, out, sizeof(out))) {
 		login_failed(server, "28000", "cannot start SCRAM");
 		return;
 	}
 	wire_builder_init(&b, buf, sizeof(buf));
-	wire_sasl_initial_response(&b, SCRAM_MECH, out, strlen(out));
+	wire_sasl_initial_response(&b, plus ? SCRAM_MECH_PLUS : SCRAM_MECH, out, strlen(out));
 	if (send_msg(server, &b))
 		server->phase = SLOGIN_SASL_FIRST;
 }
@@ -651,6 +686,10 @@ void server_login_on_data(struct server *server)
 	uint32_t total;
 	int r;
 
+	if (server->phase == SLOGIN_TLS_ANSWER) {
+		server_tls_on_answer(server);
+		return;
+	}
 	while (server->state == SV_LOGIN && !server->conn.closed &&
 	       (r = relay_next_message(&server->conn, LOGIN_MSG_MAX, &msg, &total)) != 0) {
 		if (r < 0) {

@@ -41,6 +41,8 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from tlscerts import make_certs
+
 REPO = Path(__file__).resolve().parents[2]
 PG_BIN = Path(os.environ.get("WEIR_PG_BIN", "/usr/lib/postgresql/15/bin"))
 RUN_USER = "weir"
@@ -213,6 +215,7 @@ class Postgres:
         self.log_path = base / "postgresql.log"
         self.port = free_port()
         self.passwords = dict(PASSWORDS)
+        self.certs = None  # tlscerts.Certs once init() ran: the cluster serves TLS
 
     # -- process control
 
@@ -225,6 +228,11 @@ class Postgres:
                           "-w", "-t", "60", *args], check=check)
 
     def init(self):
+        certs_dir = self.base / "certs"
+        certs_dir.mkdir()
+        chown_run_user(certs_dir)
+        pw = run_user()
+        self.certs = make_certs(certs_dir, (pw.pw_uid, pw.pw_gid))
         self._run([PG_BIN / "initdb", "-D", self.data_dir, "-U", SUPERUSER, "-A", "trust",
                    "-E", "UTF8", "--locale=C", "--no-sync"])
         conf = f"""
@@ -238,6 +246,10 @@ synchronous_commit = off
 full_page_writes = off
 log_connections = on
 log_disconnections = on
+ssl = on
+ssl_cert_file = '{self.certs.server}'
+ssl_key_file = '{self.certs.server_key}'
+ssl_ca_file = '{self.certs.ca}'
 """
         with open(self.data_dir / "postgresql.conf", "a") as f:
             f.write(conf)

@@ -731,3 +731,70 @@ TEST(scram_mutated_messages_never_crash)
 		auth_scram_client_reset(&cl);
 	}
 }
+
+/* A stand-in for a certificate hash (tls-server-end-point data). */
+static const uint8_t cert_hash[32] = { 1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11,
+				       12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+				       23, 24, 25, 26, 27, 28, 29, 30, 31 };
+
+/* One exchange between weir's two roles with the given channel binding on each side. */
+static enum scram_result bound_exchange(char flag, const uint8_t *client_data, bool plus,
+					size_t offered_len)
+{
+	struct scram_client_creds creds = { .password = PG15_PASSWORD };
+	struct scram_client cl = { 0 };
+	struct scram_server st = { 0 };
+	struct scram_keys keys;
+	char msg[512], reply[512];
+	enum scram_result res;
+
+	CHECK(auth_scram_parse_verifier(PG15_VERIFIER, &keys));
+	CHECK(auth_scram_client_bind(&cl, flag, client_data, flag == 'p' ? sizeof(cert_hash) : 0));
+	auth_scram_server_bind(&st, cert_hash, offered_len, plus);
+	CHECK(auth_scram_client_first(&cl, NULL, msg, sizeof(msg)));
+	res = auth_scram_server_first(&st, &keys, msg, strlen(msg), NULL, reply, sizeof(reply));
+	if (res == SCRAM_OK) {
+		CHECK_INT(
+		    auth_scram_client_final(&cl, &creds, reply, strlen(reply), msg, sizeof(msg)),
+		    SCRAM_OK);
+		res = auth_scram_server_final(&st, msg, strlen(msg), reply, sizeof(reply));
+	}
+	auth_scram_client_reset(&cl);
+	auth_scram_server_reset(&st);
+	return res;
+}
+
+TEST(scram_plus_binds_both_roles_to_the_certificate_hash)
+{
+	uint8_t other[sizeof(cert_hash)];
+
+	CHECK_INT(bound_exchange('p', cert_hash, true, sizeof(cert_hash)), SCRAM_OK);
+	memcpy(other, cert_hash, sizeof(other));
+	other[0] ^= 1; /* a man in the middle: the client saw another certificate */
+	CHECK_INT(bound_exchange('p', other, true, sizeof(cert_hash)), SCRAM_MALFORMED);
+}
+
+TEST(scram_plus_negotiation_is_checked_as_postgres_does)
+{
+	/* 'y' while -PLUS was offered: a downgrade */
+	CHECK_INT(bound_exchange('y', NULL, false, sizeof(cert_hash)), SCRAM_MALFORMED);
+	/* 'y' when nothing was offered, 'n' without -PLUS: fine */
+	CHECK_INT(bound_exchange('y', NULL, false, 0), SCRAM_OK);
+	CHECK_INT(bound_exchange('n', NULL, false, sizeof(cert_hash)), SCRAM_OK);
+	/* -PLUS chosen without binding, binding without -PLUS, binding never offered */
+	CHECK_INT(bound_exchange('n', NULL, true, sizeof(cert_hash)), SCRAM_MALFORMED);
+	CHECK_INT(bound_exchange('p', cert_hash, false, sizeof(cert_hash)), SCRAM_MALFORMED);
+	CHECK_INT(bound_exchange('p', cert_hash, true, 0), SCRAM_MALFORMED);
+}
+
+TEST(scram_client_bind_checks_its_arguments)
+{
+	struct scram_client cl = { 0 };
+	uint8_t big[SCRAM_CBIND_MAX + 1] = { 0 };
+
+	CHECK(!auth_scram_client_bind(&cl, 'x', NULL, 0));
+	CHECK(!auth_scram_client_bind(&cl, 'p', NULL, 0));
+	CHECK(!auth_scram_client_bind(&cl, 'n', cert_hash, sizeof(cert_hash)));
+	CHECK(!auth_scram_client_bind(&cl, 'p', big, sizeof(big)));
+	CHECK(auth_scram_client_bind(&cl, 'p', cert_hash, sizeof(cert_hash)));
+}
