@@ -93,6 +93,7 @@ struct conn {
 	bool suspended;	       /* SUSPEND: not read until RESUME (control.c) */
 	uint8_t tls_io;	       /* TLS_* flags above */
 	SSL *tls;	       /* owned: the TLS session, or NULL for a plain socket */
+	struct iobuf *tls_out; /* owned: ciphertext the socket did not take yet, or NULL */
 	struct iobuf *buf;     /* owned: data received from this socket, NULL when idle */
 	struct iobuf *out;     /* owned: weir's own bytes for this socket, NULL when empty */
 	struct conn *peer;     /* borrowed: the linked connection, or NULL */
@@ -150,8 +151,9 @@ void conn_tag(const struct conn *c, char *buf, size_t len);
  * Starts TLS on the connection's socket with the session ssl (taken): the handshake runs
  * from the connection's events, nothing is read or written for the owner meanwhile, and
  * ops->on_tls_done reports the end. Anything in the buffer is the caller's to check first.
+ * False (ssl freed) if the session cannot be attached.
  */
-void conn_tls_start(struct conn *c, SSL *ssl);
+bool conn_tls_start(struct conn *c, SSL *ssl);
 
 /* The peer address as text ("127.0.0.1", "::1", "unix") into buf. */
 #define CONN_ADDR_LEN 46

@@ -45,6 +45,13 @@ enum io_result conn_read(struct conn *c, void *buf, size_t len, size_t *n);
 enum io_result conn_write(struct conn *c, const void *buf, size_t len, size_t *n);
 
 /*
+ * Makes ssl the connection's session, writing through weir's BIO (conn_io.c). False if
+ * the BIO cannot be made (the caller frees ssl).
+ */
+MUST_CHECK bool conn_tls_attach(struct conn *c, SSL *ssl);
+/* Sends ciphertext kept in conn.tls_out: IO_OK once none is left, IO_AGAIN, IO_ERROR. */
+enum io_result conn_tls_flush(struct conn *c);
+/*
  * One step of the TLS handshake: IO_OK when done, IO_AGAIN (c->tls_io says which event to
  * wait for), or IO_ERROR with the reason in err.
  */

@@ -36,7 +36,10 @@ static bool start(struct client *client, bool direct)
 	}
 	client->direct_tls = direct;
 	conn_release_buf_if_empty(&client->conn);
-	conn_tls_start(&client->conn, ssl);
+	if (!conn_tls_start(&client->conn, ssl)) {
+		client_close(client, NULL, "cannot start TLS");
+		return false;
+	}
 	return !client->conn.closed;
 }
 

@@ -18,6 +18,7 @@
 #include "iobuf.h"
 #include "linger.h"
 #include "relay.h"
+#include "tls.h"
 #include "worker.h"
 
 /*
@@ -31,14 +32,14 @@ static short wanted_events(const struct conn *c)
 	short want = 0;
 
 	if (c->tls_io & TLS_HANDSHAKE)
-		return c->tls_io & TLS_HS_WANTS_WRITE ? EV_WRITE : EV_READ;
+		return c->tls_io & TLS_HS_WANTS_WRITE || c->tls_out ? EV_WRITE | EV_READ : EV_READ;
 	if (c->reading && !c->paused && !c->suspended)
 		want |= EV_READ;
 	if ((c->out != NULL && !c->corked) || peer_pending || c->connecting)
 		want |= EV_WRITE;
 	if ((c->tls_io & TLS_WRITE_WANTS_READ) && (want & EV_WRITE))
 		want = (short)((want & ~EV_WRITE) | EV_READ);
-	if (c->tls_io & TLS_READ_WANTS_WRITE)
+	if ((c->tls_io & TLS_READ_WANTS_WRITE) || c->tls_out)
 		want |= EV_WRITE;
 	return want;
 }
@@ -92,6 +93,15 @@ static void on_event(evutil_socket_t fd, short what, void *arg)
 	struct conn *c = arg;
 
 	(void)fd;
+	if (c->tls_out && (what & EV_WRITE)) {
+		if (conn_tls_flush(c) == IO_ERROR) {
+			c->ops->on_eof(c, "write failed");
+			return;
+		}
+		if (c->tls_out)
+			what &= ~EV_WRITE; /* still full: nothing else can be written */
+		conn_update_events(c);
+	}
 	if (c->tls_io & TLS_HANDSHAKE) {
 		tls_handshake_step(c);
 		return;
@@ -113,11 +123,15 @@ static void on_event(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-void conn_tls_start(struct conn *c, SSL *ssl)
+bool conn_tls_start(struct conn *c, SSL *ssl)
 {
-	c->tls = ssl;
+	if (!conn_tls_attach(c, ssl)) {
+		tls_session_free(ssl);
+		return false;
+	}
 	c->tls_io = TLS_HANDSHAKE;
 	tls_handshake_step(c);
+	return true;
 }
 
 void conn_bind_fd(struct conn *c, int fd)

@@ -1,14 +1,23 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * Socket reads and writes (conn_io.h): the only callers of recv() and send() in weir, and of
- * OpenSSL's reads, writes and handshakes. A TLS read or write that OpenSSL blocks on the
- * other direction (a key update, a handshake message) records it in conn.tls_io, so that
- * conn.c arms the event that lets it go on.
+ * OpenSSL's reads, writes and handshakes.
  *
- * Entry points: io_recv, io_send, io_peek, conn_read, conn_write, conn_tls_handshake,
- * conn_tls_pending, conn_tls_close.
+ * A TLS connection writes through a BIO of weir's own: it sends the ciphertext at once and
+ * keeps what the kernel did not take in conn.tls_out, so that SSL_write never blocks
+ * half-way. A blocked SSL_write would leave a record pending that only a retry with the
+ * same bytes may finish; with two writers on a connection (its own queue and the peer's
+ * relayed bytes) the next write could come from the other one. conn_write instead reports
+ * IO_AGAIN while ciphertext waits, exactly as a full socket would. A TLS operation that
+ * OpenSSL still blocks on the other direction records it in conn.tls_io, so that conn.c
+ * arms the event that lets it go on.
+ *
+ * Entry points: io_recv, io_send, io_peek, io_tls_*, conn_read, conn_write, conn_tls_attach,
+ * conn_tls_flush, conn_tls_handshake, conn_tls_pending, conn_tls_close.
  */
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
 #include <string.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -16,8 +25,10 @@
 
 #include "conn.h"
 #include "conn_io.h"
+#include "iobuf.h"
 #include "log.h"
 #include "tls.h"
+#include "worker.h"
 
 static enum io_result failed(void)
 {
@@ -156,6 +167,93 @@ void io_tls_close(SSL *ssl, bool established)
 	tls_session_free(ssl);
 }
 
+/* The most plaintext one conn_write hands to OpenSSL: a few records of ciphertext at most. */
+#define TLS_WRITE_CHUNK (64u * 1024)
+
+/* Ciphertext the socket did not take, kept in conn.tls_out (a buffer of the worker's pool). */
+static bool keep_ciphertext(struct conn *c, const uint8_t *data, size_t len)
+{
+	struct iobuf_pool *pool = &c->worker->bufs;
+
+	if (len > UINT32_MAX / 2)
+		return false;
+	if (!c->tls_out)
+		c->tls_out = iobuf_get(pool);
+	if (!iobuf_reserve(pool, &c->tls_out, (uint32_t)len, UINT32_MAX / 2))
+		return false;
+	memcpy(c->tls_out->data + c->tls_out->scan_pos, data, len);
+	c->tls_out->scan_pos += (uint32_t)len;
+	c->tls_out->recv_pos = c->tls_out->scan_pos;
+	return true;
+}
+
+static int wbio_write(BIO *bio, const char *data, int len)
+{
+	struct conn *c = BIO_get_data(bio);
+	size_t n = 0;
+
+	BIO_clear_retry_flags(bio);
+	if (len <= 0)
+		return 0;
+	if (!c->tls_out && io_send(c->fd, data, (size_t)len, &n) == IO_ERROR)
+		return -1;
+	if (n < (size_t)len && !keep_ciphertext(c, (const uint8_t *)data + n, (size_t)len - n))
+		return -1;
+	return len;
+}
+
+static long wbio_ctrl(BIO *bio, int cmd, long num, void *ptr)
+{
+	(void)bio;
+	(void)num;
+	(void)ptr;
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static BIO_METHOD *wbio_method; /* set once by make_wbio_method, then only read */
+static pthread_once_t wbio_once = PTHREAD_ONCE_INIT;
+
+static void make_wbio_method(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "weir-conn");
+
+	if (m && BIO_meth_set_write(m, wbio_write) == 1 && BIO_meth_set_ctrl(m, wbio_ctrl) == 1)
+		wbio_method = m;
+}
+
+bool conn_tls_attach(struct conn *c, SSL *ssl)
+{
+	BIO *w;
+
+	(void)pthread_once(&wbio_once, make_wbio_method);
+	if (!wbio_method || !(w = BIO_new(wbio_method)))
+		return false;
+	BIO_set_data(w, c);
+	BIO_set_init(w, 1);
+	SSL_set0_wbio(ssl, w);
+	c->tls = ssl;
+	return true;
+}
+
+enum io_result conn_tls_flush(struct conn *c)
+{
+	struct iobuf *b = c->tls_out;
+
+	while (b && iobuf_unsent(b) > 0) {
+		size_t n;
+		enum io_result r = io_send(c->fd, b->data + b->send_pos, iobuf_unsent(b), &n);
+
+		if (r != IO_OK)
+			return r;
+		b->send_pos += (uint32_t)n;
+	}
+	if (b) {
+		iobuf_put(&c->worker->bufs, b);
+		c->tls_out = NULL;
+	}
+	return IO_OK;
+}
+
 /* A TLS operation blocked the other way: conn.c arms the event it waits for. */
 static void note_blocked(struct conn *c, bool blocked, uint8_t flag)
 {
@@ -175,6 +273,8 @@ enum io_result conn_read(struct conn *c, void *buf, size_t len, size_t *n)
 
 		r = io_tls_recv(c->tls, buf, len, n, &blocked);
 		note_blocked(c, blocked, TLS_READ_WANTS_WRITE);
+		if (c->tls_out) /* an alert or a key update answer waits to be sent */
+			conn_update_events(c);
 	} else {
 		r = io_recv(c->fd, buf, len, n);
 	}
@@ -189,8 +289,14 @@ enum io_result conn_write(struct conn *c, const void *buf, size_t len, size_t *n
 	if (c->tls) {
 		bool blocked;
 
-		r = io_tls_send(c->tls, buf, len, n, &blocked);
+		*n = 0;
+		if (conn_tls_flush(c) != IO_OK)
+			return c->tls_out ? IO_AGAIN : IO_ERROR;
+		r = io_tls_send(c->tls, buf, len < TLS_WRITE_CHUNK ? len : TLS_WRITE_CHUNK, n,
+				&blocked);
 		note_blocked(c, blocked, TLS_WRITE_WANTS_READ);
+		if (c->tls_out)
+			conn_update_events(c);
 	} else {
 		r = io_send(c->fd, buf, len, n);
 	}
@@ -219,6 +325,12 @@ bool conn_tls_pending(const struct conn *c)
 void conn_tls_close(struct conn *c)
 {
 	io_tls_close(c->tls, c->tls && !(c->tls_io & TLS_HANDSHAKE));
+	if (c->tls_out) {
+		(void)conn_tls_flush(c); /* the last message and close_notify: best effort */
+		if (c->tls_out)
+			iobuf_put(&c->worker->bufs, c->tls_out);
+	}
 	c->tls = NULL;
+	c->tls_out = NULL;
 	c->tls_io = 0;
 }

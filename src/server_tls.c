@@ -66,7 +66,8 @@ static void start_handshake(struct server *server)
 	}
 	server->phase = SLOGIN_TLS_HANDSHAKE;
 	conn_want_read(&server->conn, false);
-	conn_tls_start(&server->conn, ssl);
+	if (!conn_tls_start(&server->conn, ssl))
+		server_login_fail(server, "08006", "cannot start TLS");
 }
 
 void server_tls_on_answer(struct server *server)
