@@ -17,6 +17,7 @@ struct config;
 struct db_def;
 struct user_def;
 struct auth_file;
+struct hba;
 struct pool;
 struct ps_registry;
 struct worker;
@@ -60,6 +61,7 @@ struct user {
 struct registry {
 	struct config *cfg;	/* owned reference: the current snapshot */
 	struct auth_file *auth; /* owned; may be NULL when no auth_file is set */
+	struct hba *hba;	/* owned: rules and ident maps; NULL unless auth_type = hba */
 	struct list_head databases;
 	struct list_head users;
 	struct list_head pools;
@@ -110,6 +112,12 @@ struct pool *registry_pool(struct registry *reg, struct database *db, struct use
  * over a reduced size are closed at once).
  */
 void registry_apply(struct registry *reg, struct config *cfg, struct auth_file *auth);
+
+/*
+ * Swaps in the HBA rules (taken; NULL for none, hba may be the running ones, which are then
+ * kept). Logins read them synchronously, so the old rules are freed at once.
+ */
+void registry_set_hba(struct registry *reg, struct hba *hba);
 
 /* The server-side user name for a database and a client's login name. */
 const char *database_server_user(const struct database *db, const char *client_user);
