@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * The HBA side of a client login with auth_type = hba: which rule of the registry's HBA
- * rules applies to the client, the refusals worded as PostgreSQL words them, and whether
- * the operating system user at the other end of a Unix socket may log in as the client's
- * user. Running the rule's method is client_auth.c's.
+ * rules applies to the client, the refusals worded as PostgreSQL words them, and `peer`.
+ * client_auth.c runs the other methods.
  */
 #pragma once
 
@@ -23,8 +22,9 @@ const struct hba_rule *client_hba_rule(struct client *client, bool tls);
 void client_hba_reject(struct client *client, const struct hba_rule *rule, bool tls);
 
 /*
- * Whether the client's Unix-socket peer may log in as the client's user: the peer's user
- * name (SO_PEERCRED, then the password database) equals it, or the ident map `map` (when
- * not NULL) maps one to the other. False on TCP and when the peer is unknown; why is logged.
+ * HBA `peer`: the client logs in if it is on the Unix socket, known in auth_file, and its
+ * peer's OS user name (SO_PEERCRED, then the password database) is the client's user name
+ * or, with map not NULL, the ident map lets it log in as that user. Otherwise it is closed
+ * with FATAL 28000 `peer authentication failed for user "u"`, and why is logged.
  */
-bool client_hba_peer_ok(const struct client *client, const char *map);
+void client_hba_peer(struct client *client, const char *map);

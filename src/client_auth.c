@@ -151,16 +151,6 @@ static void auth_cert(struct client *client, const char *map)
 			     client->user_name);
 }
 
-/* HBA `peer`: as PgBouncer, the user must also be known (auth_file), like for trust. */
-static void auth_peer(struct client *client, const char *map)
-{
-	if (client->login->secret && client_hba_peer_ok(client, map))
-		client_login_authenticated(client);
-	else
-		client_close(client, "28000", "peer authentication failed for user \"%s\"",
-			     client->user_name);
-}
-
 /*
  * Runs one method: auth_type's, or that of the HBA rule (then rule is not NULL). The method
  * is kept for the password message, which it decides how to read.
@@ -195,7 +185,7 @@ static void run_method(struct client *client, int method, const struct hba_rule 
 		auth_cert(client, rule ? rule->map : NULL);
 		return;
 	case AUTH_TYPE_PEER:
-		auth_peer(client, rule ? rule->map : NULL);
+		client_hba_peer(client, rule ? rule->map : NULL);
 		return;
 	case AUTH_TYPE_REJECT:
 		client_hba_reject(client, rule, client_is_tls(client));

@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * A client login under auth_type = hba: the connection's facts (socket kind, encryption,
- * address, names, physical replication) go to hba_match(), and the outcome that is not a
- * password exchange is settled here: no rule, a `reject` rule, a Unix peer's identity.
+ * address, names, physical replication) go to hba_match(), and the outcomes that are not a
+ * password exchange are settled here: no rule, a `reject` rule, `peer`.
  * Refusals are FATAL 28000 worded as PostgreSQL's (auth.c, ClientAuthentication), so that
  * tools matching "no pg_hba.conf entry" keep working.
  *
  * The peer's name comes from getpwuid_r, a lookup in the password database made on the
  * event loop as PostgreSQL's backend makes it; with a local /etc/passwd it does not block.
  *
- * Entry points: client_hba_rule, client_hba_reject, client_hba_peer_ok.
+ * Entry points: client_hba_rule, client_hba_reject, client_hba_peer.
  */
 #include <arpa/inet.h>
 #include <pwd.h>
@@ -118,7 +118,8 @@ static bool peer_name(const struct client *client, char *buf, size_t len)
 	return ok;
 }
 
-bool client_hba_peer_ok(const struct client *client, const char *map)
+/* Whether the Unix peer may log in as the client's user (directly, or through map). */
+static bool peer_allowed(const struct client *client, const char *map)
 {
 	const struct registry *reg = client->conn.worker->reg;
 	char name[256];
@@ -136,4 +137,14 @@ bool client_hba_peer_ok(const struct client *client, const char *map)
 	note(client, "provided user name (%s) and authenticated user name (%s) do not match",
 	     client->user_name, name);
 	return false;
+}
+
+void client_hba_peer(struct client *client, const char *map)
+{
+	/* As PgBouncer: the user must be known (auth_file), as for trust. */
+	if (client->login->secret && peer_allowed(client, map))
+		client_login_authenticated(client);
+	else
+		client_close(client, "28000", "peer authentication failed for user \"%s\"",
+			     client->user_name);
 }

@@ -410,3 +410,13 @@ def test_md5_secret_user_logs_in_with_hba_password_rule(weir, pg, run_dir):
     error = refused(inst, "md5_user", "nope")
     assert error.sqlstate == "28P01"
     still_usable(inst)
+
+
+def test_cert_rule_fails_without_a_client_certificate(weir, pg, run_dir):
+    """weir does not speak TLS to clients yet: a `cert` rule can only refuse."""
+    inst = hba_weir(weir, pg, run_dir, TRUST_OK + "host app plain_user 127.0.0.1/32 cert\n")
+    error = refused(inst, "plain_user", pg.passwords["plain_user"])
+    assert (error.sqlstate, error.message) == (
+        "28000", 'certificate authentication failed for user "plain_user"')
+    assert error.login.auth_methods == []
+    still_usable(inst)
