@@ -203,14 +203,19 @@ def test_trust_rule_still_needs_the_user_in_auth_file(weir, pg, run_dir):
 def test_first_matching_rule_wins(weir, pg, run_dir, trust_first):
     trust = "host app trust_user 127.0.0.1/32 trust\n"
     reject = "host app all 127.0.0.1/32 reject\n"
-    inst = hba_weir(weir, pg, run_dir, trust + reject if trust_first else reject + trust)
+    rules = (trust + reject if trust_first else reject + trust) + "local all all trust\n"
+    inst = hba_weir(weir, pg, run_dir, rules)
     if trust_first:
         still_usable(inst)
         error = refused(inst, "plain_user", pg.passwords["plain_user"])
     else:
         error = refused(inst, "trust_user")
     assert error.sqlstate == "28000"
-    assert error.message.startswith("pg_hba.conf rejects connection for host")
+    assert error.message == ('pg_hba.conf rejects connection for host "127.0.0.1", user '
+                             f'"{"plain_user" if trust_first else "trust_user"}", '
+                             'database "app", no encryption')
+    # another client (on the Unix socket, the last rule) is still served
+    assert login(inst, "trust_user", wire=unix_wire_as_root(inst)) == ([AUTH_OK], "trust_user")
 
 
 def test_hostnossl_matches_a_plain_tcp_client(weir, pg, run_dir):

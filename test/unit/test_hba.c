@@ -444,3 +444,17 @@ TEST(hba_load_takes_its_ident_maps_and_reports_their_errors)
 	snprintf(want, sizeof(want), "could not open \"%s\": No such file or directory", hba_path);
 	CHECK_STR(err, want);
 }
+
+TEST(hba_comment_may_follow_a_token_directly)
+{
+	struct hba *hba = parse("local all all trust#no blank before\n"
+				"local \"a#b\" all md5 # quoted # is a name\r\n");
+
+	CHECK_INT(hba_count(hba), 2);
+	if (hba_count(hba) != 2)
+		return;
+	CHECK_INT(hba_rule_at(hba, 0)->method, AUTH_TYPE_TRUST);
+	CHECK_STR(hba_rule_at(hba, 1)->db.v[0].text, "a#b");
+	CHECK_INT(hba_rule_at(hba, 1)->method, AUTH_TYPE_MD5);
+	hba_free(hba);
+}
