@@ -43,6 +43,7 @@ struct client_login {
 	char *db_name;	 /* owned: as sent, or the user name */
 	char *secret;	 /* owned copy of the auth_file secret; NULL for unknown users */
 	int secret_kind; /* enum secret_kind of secret */
+	uint8_t method;	 /* enum auth_type: auth_type, or the method of the HBA rule */
 	uint8_t md5_salt[4];
 	struct scram_server *scram; /* owned: the SCRAM exchange, only while it runs */
 	struct kdf_job *kdf;	    /* owned: the derivation LOGIN_KDF waits for, or NULL */

@@ -29,6 +29,9 @@ enum auth_type {
 	AUTH_TYPE_LDAP,
 	AUTH_TYPE_PAM,
 	AUTH_TYPE_SCRAM,
+	/* HBA rule methods only (hba.h): never the value of auth_type */
+	AUTH_TYPE_PEER,
+	AUTH_TYPE_REJECT,
 };
 
 enum load_balance_hosts {

@@ -17,6 +17,7 @@ struct config;
 struct db_def;
 struct user_def;
 struct auth_file;
+struct hba;
 struct pool;
 struct ps_registry;
 struct worker;
@@ -61,6 +62,7 @@ struct user {
 struct registry {
 	struct config *cfg;	     /* owned reference: the current snapshot */
 	struct auth_file *auth;	     /* owned; may be NULL when no auth_file is set */
+	struct hba *hba;	     /* owned: rules and ident maps; NULL unless auth_type = hba */
 	struct tls_ctx *tls_accept;  /* owned reference: for new clients; NULL without TLS */
 	struct tls_ctx *tls_connect; /* owned reference: for new servers; NULL without TLS */
 	struct list_head databases;
@@ -121,6 +123,12 @@ void registry_apply(struct registry *reg, struct config *cfg, struct auth_file *
  * snapshot's, the servers are retired (closed when released). Call before registry_apply.
  */
 bool registry_set_tls(struct registry *reg, const struct config *cfg, char *err, size_t errlen);
+
+/*
+ * Swaps in the HBA rules (taken; NULL for none, hba may be the running ones, which are then
+ * kept). Logins read them synchronously, so the old rules are freed at once.
+ */
+void registry_set_hba(struct registry *reg, struct hba *hba);
 
 /* The server-side user name for a database and a client's login name. */
 const char *database_server_user(const struct database *db, const char *client_user);

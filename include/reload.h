@@ -19,9 +19,9 @@ struct registry;
 struct worker;
 
 /*
- * Re-reads the config file (reg->conffile) and the auth_file it names, validates them
- * whole, and applies them with reload_apply(). On any error the running config and
- * auth_file stay untouched, each error is logged as "reload failed, keeping the old config:
+ * Re-reads the config file (reg->conffile) and the auth_file it names (and with
+ * auth_type = hba its HBA and ident files), validates them whole, and applies them with
+ * reload_apply(). On any error the running config, auth_file and HBA rules stay untouched, each error is logged as "reload failed, keeping the old config:
  * <file:line: message>", and err (may be NULL) receives them all, one per line (cut with
  * "..." if err is too small). On success logs `config reloaded from "<file>"`. Errors are
  * logged here, so a caller with no one to tell (SIGHUP) may ignore the result.
@@ -33,10 +33,13 @@ bool reload_run(struct worker *w, char *err, size_t errlen);
  * cfg and auth are taken, whatever the outcome. auth is the auth_file table read for cfg;
  * NULL means none when cfg has no auth_file, the running table when cfg names the same file
  * as the running config, and else the file is read here. Keys that need a restart keep their
- * running value in cfg (the change is logged and kept for reload_pending_value()). False,
- * with the running config untouched, the reason logged and written into err (may be NULL),
- * when the auth_file cannot be read or when cfg with the running values of the restart
- * keys fails the checks that span keys (max_packet_size against the running pkt_buf).
+ * running value in cfg (the change is logged and kept for reload_pending_value()). With
+ * auth_type = hba the HBA and ident files are read here: always for a reload from the file,
+ * for a SET only when it names other files than the running config. False, with the
+ * running config untouched, the reason logged and written into err (may be NULL), when the
+ * auth_file or an HBA or ident file cannot be read or has errors, or when cfg with the
+ * running values of the restart keys fails the checks that span keys (max_packet_size
+ * against the running pkt_buf).
  */
 MUST_CHECK bool reload_apply(struct worker *w, struct config *cfg, struct auth_file *auth,
 			     char *err, size_t errlen);

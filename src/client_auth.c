@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Authenticating a client against auth_file: trust, any, plain, md5 and SCRAM-SHA-256.
+ * Authenticating a client against auth_file: trust, any, plain, md5 and SCRAM-SHA-256, and
+ * with auth_type = hba the method of the client's HBA rule (client_hba.c picks it), which
+ * adds peer, cert and reject. One dispatch (run_method) serves both.
  * A user that does not exist goes through the same exchange as one with a wrong password
  * (md5 salt, SCRAM mock keys) and fails with the same message, so names are not revealed.
  * SCRAM against a stored verifier costs HMACs only; a plaintext secret is turned into keys
@@ -24,7 +26,9 @@
 #include "auth_md5.h"
 #include "auth_scram.h"
 #include "client.h"
+#include "client_hba.h"
 #include "config.h"
+#include "hba.h"
 #include "kdf.h"
 #include "log.h"
 #include "registry.h"
@@ -120,16 +124,49 @@ static void auth_any(struct client *client)
 	client_login_authenticated(client);
 }
 
-void client_auth_start(struct client *client)
+static bool client_is_tls(const struct client *client)
 {
-	const struct config *cfg = client->conn.worker->reg->cfg;
+	return client->conn.tls != NULL;
+}
 
-	if (admin_trusted_peer(client)) {
-		client_login_authenticated(client);
-		return;
+/* The CommonName of the client's verified certificate into buf. */
+static bool client_cert_name(const struct client *client, char *buf, size_t len)
+{
+	return tls_peer_common_name(client->conn.tls, buf, len);
+}
+
+/*
+ * `cert` (auth_type or HBA): the certificate's CommonName is the user's, or the rule's
+ * ident map allows it.
+ */
+static void auth_cert(struct client *client, const char *map)
+{
+	const struct registry *reg = client->conn.worker->reg;
+	char name[256];
+	bool ok = client_is_tls(client) && client_cert_name(client, name, sizeof(name));
+
+	if (ok && map) {
+		ok = hba_map_allows(reg->hba, map, name, client->user_name);
+		if (!ok)
+			log_info("ident map: %s does not have a match", map);
+	} else if (ok) {
+		ok = strcmp(name, client->user_name) == 0;
 	}
-	lookup_secret(client);
-	switch (cfg->auth_type) {
+	if (ok)
+		client_login_authenticated(client);
+	else
+		client_close(client, "28000", "certificate authentication failed for user \"%s\"",
+			     client->user_name);
+}
+
+/*
+ * Runs one method: auth_type's, or that of the HBA rule (then rule is not NULL). The method
+ * is kept for the password message, which it decides how to read.
+ */
+static void run_method(struct client *client, int method, const struct hba_rule *rule)
+{
+	client->login->method = (uint8_t)method;
+	switch (method) {
 	case AUTH_TYPE_ANY:
 		auth_any(client);
 		return;
@@ -152,10 +189,37 @@ void client_auth_start(struct client *client)
 	case AUTH_TYPE_SCRAM:
 		ask_sasl(client);
 		return;
+	case AUTH_TYPE_CERT:
+		auth_cert(client, rule ? rule->map : NULL);
+		return;
+	case AUTH_TYPE_PEER:
+		client_hba_peer(client, rule ? rule->map : NULL);
+		return;
+	case AUTH_TYPE_REJECT:
+		client_hba_reject(client, rule, client_is_tls(client));
+		return;
 	default:
 		client_close(client, "08P01", "unsupported auth_type");
 		return;
 	}
+}
+
+void client_auth_start(struct client *client)
+{
+	const struct config *cfg = client->conn.worker->reg->cfg;
+	const struct hba_rule *rule = NULL;
+
+	if (admin_trusted_peer(client)) {
+		client_login_authenticated(client);
+		return;
+	}
+	lookup_secret(client);
+	if (cfg->auth_type == AUTH_TYPE_HBA) {
+		rule = client_hba_rule(client, client_is_tls(client));
+		if (!rule)
+			return;
+	}
+	run_method(client, rule ? rule->method : cfg->auth_type, rule);
 }
 
 /* A cleartext password against a plaintext or md5 secret. */
@@ -234,7 +298,6 @@ static void check_cleartext_scram(struct client *client, const char *password)
 
 static void on_password(struct client *client, const uint8_t *body, uint32_t len)
 {
-	const struct config *cfg = client->conn.worker->reg->cfg;
 	struct wire_reader r;
 	const char *password;
 
@@ -246,7 +309,7 @@ static void on_password(struct client *client, const uint8_t *body, uint32_t len
 	}
 	if (!client->login->secret)
 		password_checked(client, false);
-	else if (cfg->auth_type != AUTH_TYPE_PLAIN)
+	else if (client->login->method != AUTH_TYPE_PLAIN)
 		password_checked(client, auth_md5_check(client->user_name, client->login->secret,
 							client->login->md5_salt, password));
 	else if (client->login->secret_kind == SECRET_SCRAM)

@@ -74,6 +74,10 @@ const char *pool_mode_name(enum pool_mode m)
 
 const char *auth_type_name(enum auth_type t)
 {
+	if (t == AUTH_TYPE_PEER)
+		return "peer";
+	if (t == AUTH_TYPE_REJECT)
+		return "reject";
 	return enum_name(auth_type_names, ARRAY_SIZE(auth_type_names) - 1, (int)t);
 }
 
@@ -125,8 +129,8 @@ const struct config_key config_keys[] = {
 	K_BOOL(application_name_add_host, "0", RL),
 	K_STR(auth_dbname, "", RL),
 	K_STR(auth_file, "", RL | IM),
-	K_STR(auth_hba_file, "", RL),
-	K_STR(auth_ident_file, "", RL),
+	K_STR(auth_hba_file, "", RL | IM),
+	K_STR(auth_ident_file, "", RL | IM),
 	K_STR(auth_ldap_options, "", RL),
 	K_STR(auth_query, DEFAULT_AUTH_QUERY, RL),
 	K_ENUM(auth_type, "md5", RL | IM, auth_type_names),
@@ -745,7 +749,13 @@ static bool check_auth_type(struct config *cfg, char *msg, size_t len)
 	case AUTH_TYPE_PLAIN:
 	case AUTH_TYPE_MD5:
 	case AUTH_TYPE_SCRAM:
+	case AUTH_TYPE_CERT:
 		return true;
+	case AUTH_TYPE_HBA:
+		if (cfg->auth_hba_file[0])
+			return true;
+		snprintf(msg, len, "auth_type \"hba\" needs auth_hba_file");
+		return false;
 	default:
 		break;
 	}
@@ -777,7 +787,7 @@ static bool check_require_auth(struct config *cfg, char *msg, size_t len)
 }
 
 static const struct cross_check cross_checks[] = {
-	{ check_auth_type, { "auth_type", NULL } },
+	{ check_auth_type, { "auth_type", "auth_hba_file" } },
 	{ check_packet_sizes, { "max_packet_size", "pkt_buf" } },
 	{ check_require_auth, { "server_require_auth", NULL } },
 };

@@ -21,6 +21,7 @@
 
 #include "auth_file.h"
 #include "config.h"
+#include "hba.h"
 #include "kdf.h"
 #include "listener.h"
 #include "log.h"
@@ -204,16 +205,11 @@ static void log_fd_limits(const struct config *cfg)
 
 #define CONFIG_ERRORS_LEN (16 * 1024)
 
-/* Every error of the file, one per line, then exit: the operator fixes them all at once. */
-static struct config *load_config(const char *path)
+/* Logs each line of an error list (one error per line), then exits. */
+static NORETURN void die_with_errors(char *err)
 {
-	char *err = xmalloc(CONFIG_ERRORS_LEN), *line, *nl;
-	struct config *cfg = config_load(path, err, CONFIG_ERRORS_LEN);
+	char *line, *nl;
 
-	if (cfg) {
-		free(err);
-		return cfg;
-	}
 	for (line = err; line; line = nl ? nl + 1 : NULL) {
 		nl = strchr(line, '\n');
 		if (nl)
@@ -221,6 +217,18 @@ static struct config *load_config(const char *path)
 		log_fatal("%s", line);
 	}
 	exit(1);
+}
+
+/* Every error of the file, one per line, then exit: the operator fixes them all at once. */
+static struct config *load_config(const char *path)
+{
+	char *err = xmalloc(CONFIG_ERRORS_LEN);
+	struct config *cfg = config_load(path, err, CONFIG_ERRORS_LEN);
+
+	if (!cfg)
+		die_with_errors(err);
+	free(err);
+	return cfg;
 }
 
 static struct auth_file *load_auth(const struct config *cfg)
@@ -234,6 +242,22 @@ static struct auth_file *load_auth(const struct config *cfg)
 	if (!auth)
 		die("%s", err);
 	return auth;
+}
+
+/* The HBA rules with auth_type = hba; every error of the files is logged, then exit. */
+static struct hba *load_hba(const struct config *cfg)
+{
+	char *err;
+	struct hba *hba;
+
+	if (cfg->auth_type != AUTH_TYPE_HBA)
+		return NULL;
+	err = xmalloc(CONFIG_ERRORS_LEN);
+	hba = hba_load(cfg->auth_hba_file, cfg->auth_ident_file, err, CONFIG_ERRORS_LEN);
+	if (!hba)
+		die_with_errors(err);
+	free(err);
+	return hba;
 }
 
 static void drop_privileges(const struct options *o, const struct config *cfg)
@@ -281,6 +305,7 @@ int main(int argc, char **argv)
 	if (cfg->pidfile[0])
 		write_pidfile(cfg->pidfile);
 	reg = registry_create(cfg, load_auth(cfg), o.config_path);
+	registry_set_hba(reg, load_hba(cfg));
 	if (!registry_set_tls(reg, cfg, err, sizeof(err)))
 		die("TLS setup failed: %s", err);
 	/* Threads only after daemonize(): fork keeps the calling thread alone. */

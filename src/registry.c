@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * The registry owns the current config snapshot and auth_file and the objects built from
- * them: databases, users and pools. Databases point into the snapshot (their definition);
- * a reload re-points them, and an entry created from "*" keeps working as long as "*" does.
+ * The registry owns the current config snapshot, auth_file and HBA rules, and the objects
+ * built from them: databases, users and pools. Databases point into the snapshot (their
+ * definition); a reload re-points them, and an entry created from "*" keeps working as long
+ * as "*" does.
  */
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -10,6 +11,7 @@
 
 #include "auth_file.h"
 #include "config.h"
+#include "hba.h"
 #include "log.h"
 #include "pool.h"
 #include "pool_sched.h"
@@ -73,6 +75,7 @@ void registry_free(struct registry *reg)
 	tls_ctx_unref(reg->tls_connect);
 	if (reg->auth)
 		auth_file_free(reg->auth);
+	hba_free(reg->hba);
 	for (size_t i = 0; reg->restart_pending && i < config_nkeys; i++)
 		free(reg->restart_pending[i]);
 	free(reg->restart_pending);
@@ -312,6 +315,13 @@ void registry_apply(struct registry *reg, struct config *cfg, struct auth_file *
 		pool_trim(pool);
 	}
 	create_forced_pools(reg);
+}
+
+void registry_set_hba(struct registry *reg, struct hba *hba)
+{
+	if (reg->hba != hba)
+		hba_free(reg->hba);
+	reg->hba = hba;
 }
 
 const char *database_server_user(const struct database *db, const char *client_user)

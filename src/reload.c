@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * Reload, in four steps. Parse: config_load() reads the whole file, and the auth_file it
- * names is read too. Validate: any error in either rejects the reload whole, every error is
- * reported (log and RELOAD error), and nothing of the running state is touched. Diff: the
- * keys that need a restart (no CONFIG_RELOAD in config_keys[]) keep their running value in
- * the new snapshot, so that nothing reads a listen_port or pkt_buf the process does not
- * use; their new values wait in reg->restart_pending for SHOW CONFIG. Apply: the registry
- * takes the snapshot (pools, databases, users, auth_file), then the worker's timers, DNS
- * TTLs and logging follow it.
+ * names is read too, and with auth_type = hba the HBA and ident files. Validate: any error
+ * in any of them rejects the reload whole, every error is reported (log and RELOAD error),
+ * and nothing of the running state is touched. Diff: the keys that need a restart (no
+ * CONFIG_RELOAD in config_keys[]) keep their running value in the new snapshot, so that
+ * nothing reads a listen_port or pkt_buf the process does not use; their new values wait in
+ * reg->restart_pending for SHOW CONFIG. Apply: the registry takes the snapshot (pools,
+ * databases, users, auth_file, HBA rules), then the worker's timers, DNS TTLs and logging
+ * follow it.
  *
  * The admin console's SET enters at the diff step (reload_apply) with the snapshot that
  * config_with_value() made. Signals and the console call in; this module calls nobody back.
@@ -20,6 +21,7 @@
 #include "config.h"
 #include "deadline.h"
 #include "dns.h"
+#include "hba.h"
 #include "log.h"
 #include "registry.h"
 #include "reload.h"
@@ -27,7 +29,7 @@
 
 #define ERRORS_LEN    (16 * 1024) /* room for every error of a bad file */
 #define VALUE_LEN     4096
-#define REASON_LEN    1024
+#define REASON_LEN    4096 /* room for the errors of a bad HBA file */
 #define FAILED_PREFIX "reload failed, keeping the old config: "
 
 /* Copies the error list src into err, cut with "..." at the end if it does not fit. */
@@ -130,6 +132,31 @@ static bool pick_auth(const struct registry *reg, const struct config *cfg, stru
 	return *auth != NULL;
 }
 
+static bool same_file(const char *a, const char *b)
+{
+	return strcmp(a, b) == 0;
+}
+
+/*
+ * The HBA rules to run with: none unless auth_type = hba. A reload from the file reads the
+ * HBA and ident files again; a SET keeps the running rules when it names the same files.
+ * False with the errors (file:line) in msg.
+ */
+static bool pick_hba(const struct registry *reg, const struct config *cfg, bool from_file,
+		     struct hba **hba, char *msg, size_t len)
+{
+	*hba = NULL;
+	if (cfg->auth_type != AUTH_TYPE_HBA)
+		return true;
+	if (!from_file && reg->hba && same_file(cfg->auth_hba_file, reg->cfg->auth_hba_file) &&
+	    same_file(cfg->auth_ident_file, reg->cfg->auth_ident_file)) {
+		*hba = reg->hba;
+		return true;
+	}
+	*hba = hba_load(cfg->auth_hba_file, cfg->auth_ident_file, msg, len);
+	return *hba != NULL;
+}
+
 /* A logfile that cannot be reopened is reported; logging goes on where it can. */
 static void reconfigure_log(const struct config *cfg)
 {
@@ -153,19 +180,25 @@ static bool apply(struct worker *w, struct config *cfg, struct auth_file *auth, 
 	struct registry *reg = w->reg;
 	char **wanted = xcalloc(config_nkeys, sizeof(*wanted));
 	char reason[REASON_LEN];
+	struct hba *hba;
 
 	if (reload_keep_restart_values(cfg, reg->cfg, wanted) > 0 &&
 	    !config_check(cfg, reason, sizeof(reason))) {
 		snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
 			 " (with the running values of the parameters that need a restart)");
 		auth_file_free(auth);
-		auth = NULL;
-	} else if (pick_auth(reg, cfg, &auth, reason, sizeof(reason))) {
+	} else if (!pick_auth(reg, cfg, &auth, reason, sizeof(reason))) {
+		/* nothing was loaded */
+	} else if (!pick_hba(reg, cfg, from_file, &hba, reason, sizeof(reason))) {
+		if (auth != reg->auth)
+			auth_file_free(auth);
+	} else {
 		note_pending(reg, wanted, from_file);
 		if (!registry_set_tls(reg, cfg, reason, sizeof(reason)))
 			log_error("TLS setup failed: %s; keeping the old TLS configuration",
 				  reason);
 		registry_apply(reg, cfg, auth);
+		registry_set_hba(reg, hba);
 		deadline_refile_all(w);
 		dns_set_ttls(w->dns, cfg->dns_max_ttl, cfg->dns_nxdomain_ttl);
 		reconfigure_log(cfg);

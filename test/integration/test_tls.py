@@ -405,3 +405,58 @@ def test_invalid_tls_settings_stop_start_up_with_the_reason(pg, run_dir, run_wei
     shutil.chown(ini, "weir", "weir")
     code, out = run_weir([ini])
     assert code != 0 and error in out, out
+
+
+# -- authentication by client certificate
+
+
+def write_file(path, text):
+    path.write_text(text)
+    shutil.chown(path, "weir", "weir")
+    return path
+
+
+def test_auth_type_cert_takes_the_certificates_common_name_as_the_user(pg, weir):
+    c = pg.certs
+    inst = weir(tls_keys(pg, auth_type="cert"))
+    cert, key = c.client("scram_user")
+    with connect(inst, sslmode="require", sslcert=cert, sslkey=key, password="") as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("scram_user",)
+    with pytest.raises(psycopg.OperationalError,
+                       match='certificate authentication failed for user "md5_user"'):
+        connect(inst, user="md5_user", sslmode="require", sslcert=cert, sslkey=key)
+    with pytest.raises(psycopg.OperationalError, match="certificate authentication failed"):
+        connect(inst, sslmode="require", password="")  # TLS, but no certificate
+    with pytest.raises(psycopg.OperationalError, match="SSL required"):
+        connect(inst, sslmode="disable", password="")
+
+
+def test_hba_cert_with_and_without_a_map_and_hostssl_rules(pg, weir, run_dir):
+    c = pg.certs
+    hba = write_file(run_dir / "hba.conf",
+                     "hostssl app md5_user 127.0.0.1/32 cert map=certmap\n"
+                     "hostssl app trust_user 127.0.0.1/32 cert\n"
+                     "hostssl app scram_user 127.0.0.1/32 scram-sha-256\n"
+                     "hostnossl all all all reject\n")
+    ident = write_file(run_dir / "ident.conf", "certmap alice md5_user\n")
+    inst = weir(tls_keys(pg, mode="allow", auth_type="hba", auth_hba_file=hba,
+                         auth_ident_file=ident))
+    alice, alice_key = c.client("alice")
+    trust, trust_key = c.client("trust_user")
+    with connect(inst, user="md5_user", sslmode="require", sslcert=alice,
+                 sslkey=alice_key) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("md5_user",)
+    with connect(inst, user="trust_user", sslmode="require", sslcert=trust,
+                 sslkey=trust_key) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("trust_user",)
+    # the map does not let trust_user's certificate in as md5_user, nor alice's as trust_user
+    with pytest.raises(psycopg.OperationalError, match="certificate authentication failed"):
+        connect(inst, user="md5_user", sslmode="require", sslcert=trust, sslkey=trust_key)
+    with pytest.raises(psycopg.OperationalError, match="certificate authentication failed"):
+        connect(inst, user="trust_user", sslmode="require", sslcert=alice, sslkey=alice_key)
+    assert "ident map: certmap does not have a match" in inst.log()
+    # hostssl matched the TLS client; the same user in plaintext meets hostnossl reject
+    with connect(inst, sslmode="require", channel_binding="require") as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    with pytest.raises(psycopg.OperationalError, match="rejects connection"):
+        connect(inst, sslmode="disable")

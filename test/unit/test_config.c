@@ -107,11 +107,11 @@ TEST(config_key_table_has_the_105_keys_in_show_config_order)
 	}
 	for (size_t i = 0; i < config_nkeys; i++)
 		implemented += (config_keys[i].flags & CONFIG_IMPLEMENTED) != 0;
-	CHECK_INT(implemented, 86);
+	CHECK_INT(implemented, 88);
 	CHECK(config_find_key("service_name") == NULL);
 	CHECK(config_find_key("pool_mode")->flags & CONFIG_RELOAD);
 	CHECK(!(config_find_key("pkt_buf")->flags & CONFIG_RELOAD));
-	CHECK(!(config_find_key("auth_hba_file")->flags & CONFIG_IMPLEMENTED));
+	CHECK(!(config_find_key("auth_ldap_options")->flags & CONFIG_IMPLEMENTED));
 	CHECK(config_find_key("verbose")->default_value == NULL);
 }
 
@@ -312,10 +312,11 @@ TEST(config_max_packet_size_must_hold_a_packet_buffer)
 
 TEST(config_unimplemented_auth_types_fail_at_their_line)
 {
-	check_error("[weir]\nauth_type = cert\n",
-		    "t.ini:2: auth_type \"cert\" is not implemented yet");
-	check_error("[weir]\nauth_type = trust\nauth_type = HBA\n",
-		    "t.ini:3: auth_type \"hba\" is not implemented yet");
+	check_error("[weir]\nauth_type = pam\n",
+		    "t.ini:2: auth_type \"pam\" is not implemented yet");
+	check_error("[weir]\nauth_type = trust\nauth_type = LDAP\n",
+		    "t.ini:3: auth_type \"ldap\" is not implemented yet");
+	check_error("[weir]\nauth_type = hba\n", "t.ini:2: auth_type \"hba\" needs auth_hba_file");
 	check_error("[weir]\nauth_type = kerberos\n",
 		    "t.ini:2: invalid value \"kerberos\" for parameter auth_type");
 }
@@ -348,14 +349,15 @@ TEST(config_unimplemented_key_warns_once_and_still_loads)
 	unlink(logpath);
 	to_file.logfile = logpath;
 	CHECK(log_configure(&to_file));
-	cfg = load("[weir]\nauth_hba_file = alice\nauth_hba_file = bob\nsbuf_loopcnt = 30\n", err);
+	cfg = load(
+	    "[weir]\nauth_ldap_options = alice\nauth_ldap_options = bob\nsbuf_loopcnt = 30\n", err);
 	CHECK(log_configure(&quiet));
 	CHECK(cfg != NULL);
 	if (cfg)
-		CHECK_STR(cfg->auth_hba_file, "bob");
+		CHECK_STR(cfg->auth_ldap_options, "bob");
 	CHECK_INT(count_in_file(logpath, "is not implemented yet"), 2);
 	CHECK_INT(count_in_file(logpath,
-				"t.ini:2: parameter \"auth_hba_file\" is not implemented yet, "
+				"t.ini:2: parameter \"auth_ldap_options\" is not implemented yet, "
 				"its value is ignored"),
 		  1);
 	config_unref(cfg);
@@ -758,7 +760,7 @@ TEST(config_with_value_checks_the_value_as_the_file_would)
 	CHECK(config_with_value(cfg, "pkt_buf", "16384", err, sizeof(err)) == NULL);
 	CHECK_STR(err, "SET failed: max_packet_size (8192) must not be smaller than pkt_buf "
 		       "(16384)");
-	CHECK(config_with_value(cfg, "auth_type", "cert", NULL, 0) == NULL);
+	CHECK(config_with_value(cfg, "auth_type", "pam", NULL, 0) == NULL);
 	next = config_with_value(cfg, "server_require_auth", "!md5", err, sizeof(err));
 	CHECK(next != NULL);
 	if (next)
