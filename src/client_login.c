@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * The startup phase of a client: SSLRequest and GSSENCRequest (answered 'N' until TLS
- * lands), CancelRequest, and the StartupMessage with its parameters and `options`. Only
- * protocol 3.0 is spoken; a newer minor version or `_pq_.` options get one
- * NegotiateProtocolVersion and the login continues at 3.0. Then authentication starts
+ * The startup phase of a client: SSLRequest (client_tls.c), GSSENCRequest (answered 'N'),
+ * CancelRequest, and the StartupMessage with its parameters and `options`. Only protocol
+ * 3.0 is spoken; a newer minor version or `_pq_.` options get one NegotiateProtocolVersion
+ * and the login continues at 3.0. Then authentication starts
  * (client_auth.c), and once it succeeds the client joins its pool.
  */
 #include <ctype.h>
