@@ -22,6 +22,15 @@ struct user;
 struct auth_entry;
 struct ps_client_map;
 struct kdf_job;
+struct auth_query_wait;
+
+/* Where a login's secret came from. */
+enum secret_source {
+	SECRET_NOT_LOOKED_UP,
+	SECRET_FROM_AUTH_FILE,
+	SECRET_FROM_QUERY,
+	SECRET_FROM_NOWHERE, /* looked up, none: a mock exchange, then a refusal */
+};
 
 /* Sub-phases of CL_LOGIN. */
 enum client_login_phase {
@@ -30,6 +39,7 @@ enum client_login_phase {
 	LOGIN_SASL_INIT,  /* sent AuthenticationSASL */
 	LOGIN_SASL_FINAL, /* sent SASLContinue */
 	LOGIN_KDF,	  /* waiting for the KDF pool (kdf.h); the socket is not read meanwhile */
+	LOGIN_LOOKUP,	  /* waiting for auth_query (auth_query.h); the socket is not read */
 	LOGIN_LINK,	  /* authenticated; the welcome comes from the server it is linked to */
 	LOGIN_DONE,
 };
@@ -41,8 +51,10 @@ enum client_login_phase {
 struct client_login {
 	char *user_name; /* owned: as sent */
 	char *db_name;	 /* owned: as sent, or the user name */
-	char *secret;	 /* owned copy of the auth_file secret; NULL for unknown users */
+	char *secret;	 /* owned copy of the auth_file or auth_query secret; NULL: unknown */
 	int secret_kind; /* enum secret_kind of secret */
+	uint8_t source;	 /* enum secret_source */
+	struct auth_query_wait *lookup; /* owned: the auth_query LOGIN_LOOKUP waits for, or NULL */
 	uint8_t md5_salt[4];
 	struct scram_server *scram; /* owned: the SCRAM exchange, only while it runs */
 	struct kdf_job *kdf;	    /* owned: the derivation LOGIN_KDF waits for, or NULL */

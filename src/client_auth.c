@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Authenticating a client against auth_file: trust, any, plain, md5 and SCRAM-SHA-256.
+ * Authenticating a client against auth_file (or, for a user auth_file does not know, the
+ * secret auth_query finds: auth_query.h): trust, any, plain, md5 and SCRAM-SHA-256.
  * A user that does not exist goes through the same exchange as one with a wrong password
  * (md5 salt, SCRAM mock keys) and fails with the same message, so names are not revealed.
  * SCRAM against a stored verifier costs HMACs only; a plaintext secret is turned into keys
@@ -10,8 +11,13 @@
  * The two derivations a client can cause, a cleartext password checked against a SCRAM
  * verifier (auth_type=plain) and the keys of a plaintext secret, run in the KDF pool
  * (kdf.h): the login waits in LOGIN_KDF, its socket unread, under client_login_timeout, and
- * goes on from the completion callback. Messages are refused as PostgreSQL refuses them:
- * bytes after the SASL data, or an authzid, are 08P01 protocol violations.
+ * goes on from the completion callback. An auth_query lookup waits the same way, in
+ * LOGIN_LOOKUP, and then authentication starts over with the secret it found; a failed
+ * lookup, a user it does not find and one without a valid password all go on as an
+ * unknown user does, so a client cannot tell them from a wrong password.
+ *
+ * Messages are refused as PostgreSQL refuses them: bytes after the SASL data, or an
+ * authzid, are 08P01 protocol violations.
  */
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -22,6 +28,7 @@
 #include "admin.h"
 #include "auth_file.h"
 #include "auth_md5.h"
+#include "auth_query.h"
 #include "auth_scram.h"
 #include "client.h"
 #include "config.h"
@@ -79,18 +86,90 @@ static void ask_md5(struct client *client)
 		client->phase = LOGIN_PASSWORD;
 }
 
-static void lookup_secret(struct client *client)
+/* What auth_query said becomes the login's secret, as if auth_file had held it. */
+static void take_answer(struct client *client, const struct auth_query_answer *a)
 {
-	struct registry *reg = client->conn.worker->reg;
-	const struct auth_entry *e =
-	    reg->auth ? auth_file_find(reg->auth, client->user_name) : NULL;
+	struct client_login *login = client->login;
 
-	if (!e) {
+	login->source = SECRET_FROM_NOWHERE;
+	switch (a->outcome) {
+	case AQ_FOUND:
+		login->secret = xstrdup(a->secret);
+		login->secret_kind = (int)a->kind;
+		login->source = SECRET_FROM_QUERY;
+		return;
+	case AQ_NO_PASSWORD:
+		log_info("user \"%s\" has no valid password (auth_query)", client->user_name);
+		return;
+	case AQ_UNKNOWN:
 		log_info("no such user: %s", client->user_name);
 		return;
+	case AQ_FAILED: /* logged by auth_query: the login fails as with a wrong password */
+		return;
 	}
+}
+
+/* The lookup is over: authentication starts again, now with the secret known. */
+static void on_looked_up(void *arg, const struct auth_query_answer *a)
+{
+	struct client *client = arg;
+
+	take_answer(client, a);
+	client->phase = LOGIN_STARTUP;
+	client_auth_start(client);
+	if (!client->conn.closed && client->state == CL_LOGIN &&
+	    (client->phase == LOGIN_PASSWORD || client->phase == LOGIN_SASL_INIT))
+		client_login_resume(client);
+}
+
+/* A user auth_file does not know: auth_query, when it applies; false while it runs. */
+static bool query_secret(struct client *client)
+{
+	struct worker *w = client->conn.worker;
+	struct auth_query_answer a;
+	char err[256];
+
+	if (w->reg->cfg->auth_type == AUTH_TYPE_ANY || admin_console_name(client->db_name)) {
+		take_answer(client, &(struct auth_query_answer){ .outcome = AQ_UNKNOWN });
+		return true;
+	}
+	switch (auth_query_lookup(w->auth_query, client->db_name, client->user_name, on_looked_up,
+				  client, &client->login->lookup, &a, err, sizeof(err))) {
+	case AQ_NOT_USED:
+		take_answer(client, &(struct auth_query_answer){ .outcome = AQ_UNKNOWN });
+		return true;
+	case AQ_REFUSED:
+		client_close(client, "08P01", "%s", err);
+		return false;
+	case AQ_DONE:
+		take_answer(client, &a);
+		return true;
+	case AQ_PENDING:
+		break;
+	}
+	client->phase = LOGIN_LOOKUP;
+	conn_want_read(&client->conn, false);
+	return false;
+}
+
+/*
+ * The login's secret: auth_file's, else auth_query's. False when the login waits for
+ * auth_query (client_auth_start runs again once it answers) or was closed.
+ */
+static bool lookup_secret(struct client *client)
+{
+	struct registry *reg = client->conn.worker->reg;
+	const struct auth_entry *e;
+
+	if (client->login->source != SECRET_NOT_LOOKED_UP)
+		return true;
+	e = reg->auth ? auth_file_find(reg->auth, client->user_name) : NULL;
+	if (!e)
+		return query_secret(client);
 	client->login->secret = xstrdup(e->secret);
 	client->login->secret_kind = e->kind;
+	client->login->source = SECRET_FROM_AUTH_FILE;
+	return true;
 }
 
 static void auth_any(struct client *client)
@@ -118,7 +197,8 @@ void client_auth_start(struct client *client)
 		client_login_authenticated(client);
 		return;
 	}
-	lookup_secret(client);
+	if (!lookup_secret(client))
+		return;
 	switch (cfg->auth_type) {
 	case AUTH_TYPE_ANY:
 		auth_any(client);
