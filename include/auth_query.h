@@ -74,5 +74,11 @@ enum auth_query_status auth_query_lookup(struct auth_query *aq, const char *db_n
 					 struct auth_query_wait **handle,
 					 struct auth_query_answer *a, char *err, size_t errlen);
 
+/*
+ * The config was reloaded: cached answers are dropped; idle auth connections close now,
+ * busy and connecting ones once their query is over, so that new ones use the new config.
+ */
+void auth_query_reload(struct auth_query *aq);
+
 /* When *handle is not NULL, its done is never called, and *handle becomes NULL. */
 void auth_query_cancel(struct auth_query_wait **handle);

@@ -9,10 +9,10 @@
  * auth_query.h for what they are).
  *
  * Its owner (auth_query.c) hears through three callbacks, each the last thing the module
- * does before returning to the loop: ready (connected and idle), answer (a query finished;
- * the connection is idle again and may take the next query in the callback; the owner
- * must not free it there) and closed (it failed, broke, timed out or was idle for
- * idle_timeout: the owner frees it, in the callback or later). Callbacks
+ * does before returning to the loop, so that the owner may free the connection in any of
+ * them: ready (connected and idle), answer (a query finished; the connection is idle again
+ * and may take the next query) and closed (it failed, broke, timed out or was idle for
+ * idle_timeout: the owner frees it). Callbacks
  * never run from inside aq_conn_open() or aq_conn_query(); a failure there is reported
  * from the loop.
  */
@@ -41,7 +41,7 @@ enum aq_conn_state {
 
 struct aq_conn_ops {
 	void (*ready)(struct aq_conn *c);
-	/* a borrows memory of the module that is wiped when the callback returns */
+	/* a (its secret) is wiped when the callback returns */
 	void (*answer)(struct aq_conn *c, const struct auth_query_answer *a);
 	void (*closed)(struct aq_conn *c, const char *reason);
 };
@@ -64,6 +64,7 @@ struct aq_conn {
 	struct list_node node; /* on its owner's list */
 	void *owner;	       /* borrowed */
 	void *job;	       /* borrowed: what the owner runs on it, or NULL */
+	bool retired;	       /* the owner's: made with an old config, closed once idle */
 	bool connected;	       /* reached AQC_IDLE once */
 	enum aq_conn_state state;
 	const struct aq_conn_ops *ops;
@@ -78,7 +79,7 @@ struct aq_conn {
 	char tag[128];
 	char reason[256];		 /* why it closed */
 	struct auth_query_answer answer; /* of the query in flight */
-	char *secret;			 /* owned: answer.secret, wiped after answer() */
+	char *secret;			 /* owned: answer.secret until it is handed over */
 	bool got_result;		 /* the query's first result has been read */
 	const char *asked_user;		 /* borrowed from job: whose row the query asks for */
 };

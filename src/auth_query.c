@@ -170,9 +170,20 @@ static void fail_queue(struct aq_pool *pool)
 
 static void kick(struct aq_pool *pool);
 
+static void close_conn(struct aq_pool *pool, struct aq_conn *c)
+{
+	log_msg(LOG_LVL_DEBUG, c->tag, "closing auth connection: the config changed");
+	list_remove(&pool->conns, &c->node);
+	aq_conn_free(c);
+}
+
 static void on_ready(struct aq_conn *c)
 {
-	kick(c->owner);
+	struct aq_pool *pool = c->owner;
+
+	if (c->retired)
+		close_conn(pool, c);
+	kick(pool);
 }
 
 static void on_answer(struct aq_conn *c, const struct auth_query_answer *a)
@@ -180,17 +191,11 @@ static void on_answer(struct aq_conn *c, const struct auth_query_answer *a)
 	struct aq_lookup *lk = c->job;
 	struct aq_pool *pool = c->owner;
 
-	struct auth_query_answer copy = *a;
-
 	c->job = NULL;
 	auth_query_cache_put(&pool->cache, lk->query, lk->user, a, now_usec());
-	/* Waiters may make the connection run the next query, which wipes a: a copy. */
-	copy.secret = a->secret ? xstrdup(a->secret) : NULL;
-	deliver(lk, &copy);
-	if (copy.secret) {
-		OPENSSL_cleanse((char *)copy.secret, strlen(copy.secret));
-		free((char *)copy.secret);
-	}
+	deliver(lk, a);
+	if (c->retired && !c->job)
+		close_conn(pool, c);
 	kick(pool);
 }
 
@@ -270,7 +275,7 @@ static void kick(struct aq_pool *pool)
 		struct aq_conn *c = list_entry(n, struct aq_conn, node);
 		struct list_node *q;
 
-		if (c->state == AQC_IDLE && (q = list_pop_first(&pool->queue))) {
+		if (c->state == AQC_IDLE && !c->retired && (q = list_pop_first(&pool->queue))) {
 			struct aq_lookup *lk = list_entry(q, struct aq_lookup, node);
 
 			lk->running = true;
@@ -383,6 +388,29 @@ void auth_query_cancel(struct auth_query_wait **handle)
 	*handle = NULL;
 	if (list_empty(&lk->waiters) && !lk->running)
 		lookup_free(lk);
+}
+
+/*
+ * After a reload: the cache is dropped, idle connections close now and the others once
+ * their query is over, so that new connections use the new host, port and password.
+ */
+void auth_query_reload(struct auth_query *aq)
+{
+	struct list_node *pn, *pt, *n, *t;
+
+	list_for_each_safe(pn, pt, &aq->pools) {
+		struct aq_pool *pool = list_entry(pn, struct aq_pool, node);
+
+		auth_query_cache_clear(&pool->cache);
+		list_for_each_safe(n, t, &pool->conns) {
+			struct aq_conn *c = list_entry(n, struct aq_conn, node);
+
+			c->retired = true;
+			if (c->state == AQC_IDLE)
+				close_conn(pool, c);
+		}
+		kick(pool);
+	}
 }
 
 static void pool_free(struct aq_pool *pool)

@@ -280,6 +280,9 @@ static void take_result(struct aq_conn *c, PGresult *r)
 /* The query is over: the answer goes to the owner, and the connection is idle again. */
 static void query_done(struct aq_conn *c)
 {
+	struct auth_query_answer a;
+	char *secret;
+
 	if (PQstatus(c->pq) != CONNECTION_OK || PQtransactionStatus(c->pq) != PQTRANS_IDLE) {
 		fail(c, "the auth connection is not idle after the query");
 		return;
@@ -291,8 +294,16 @@ static void query_done(struct aq_conn *c)
 		fail(c, "cannot watch the auth connection's socket");
 		return;
 	}
-	c->ops->answer(c, &c->answer);
-	wipe_answer(c); /* the owner never frees the connection in answer() */
+	/* The owner may free c or run the next query on it: the answer leaves c first. */
+	a = c->answer;
+	secret = c->secret;
+	c->secret = NULL;
+	wipe_answer(c);
+	c->ops->answer(c, &a);
+	if (secret) {
+		OPENSSL_cleanse(secret, strlen(secret));
+		free(secret);
+	}
 }
 
 static void poll_query(struct aq_conn *c, short what)

@@ -398,3 +398,21 @@ def test_clients_gone_or_timed_out_while_waiting_for_the_lookup_leave_nothing_be
     assert login(inst, "aq_scram", PASSWORDS["aq_scram"])[1] == "aq_scram"
     assert_still_serving(inst, pg)
     # teardown checks that weir exits cleanly, LeakSanitizer included
+
+
+def test_reload_drops_the_cache_and_idle_auth_connections(roles, pg, weir):
+    dead_port = free_port()
+    inst = start(weir, pg, weir_keys={"auth_dbname": "authentry"},
+                 databases={"app": entry(pg), "authentry": entry(pg, dbname="postgres")})
+    assert login(inst, "aq_scram", PASSWORDS["aq_scram"])[1] == "aq_scram"
+    wait_until(lambda: auth_backends(pg, "postgres") == 1, 10, "an idle auth connection")
+    text = inst.ini_path.read_text()
+    old = f"authentry = host=127.0.0.1 port={pg.port} dbname=postgres"
+    assert old in text
+    inst.ini_path.write_text(text.replace(old, old.replace(str(pg.port), str(dead_port))))
+    inst.reload()
+    wait_until(lambda: "config reloaded" in inst.log(), 10, "the reload")
+    wait_until(lambda: auth_backends(pg, "postgres") == 0, 10, "the idle auth connection to close")
+    # neither the cached verifier nor the old connection serves: the new entry is down
+    assert refused(inst, "aq_scram", PASSWORDS["aq_scram"]).sqlstate == "28P01"
+    assert_still_serving(inst, pg)
