@@ -94,7 +94,8 @@ static void quiet_notice(void *arg, const char *message)
 {
 	struct aq_conn *c = arg;
 
-	log_msg(LOG_LVL_DEBUG, c->tag, "notice on the auth connection: %s", message);
+	log_msg(LOG_LVL_DEBUG, c->tag, "notice on the auth connection: %.*s",
+		(int)strcspn(message, "\n"), message);
 }
 
 static void start_libpq(struct aq_conn *c, const char *hostaddr)

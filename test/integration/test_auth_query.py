@@ -416,3 +416,21 @@ def test_reload_drops_the_cache_and_idle_auth_connections(roles, pg, weir):
     # neither the cached verifier nor the old connection serves: the new entry is down
     assert refused(inst, "aq_scram", PASSWORDS["aq_scram"]).sqlstate == "28P01"
     assert_still_serving(inst, pg)
+
+
+def test_auth_user_without_a_password_and_a_security_definer_lookup(roles, pg, weir):
+    """auth_user need not be a superuser nor have a password when PostgreSQL trusts it
+    (trust_user is trusted by pg_hba): the query calls a SECURITY DEFINER function."""
+    pg.sql("CREATE OR REPLACE FUNCTION public.aq_lookup(name text) "
+           "RETURNS TABLE (rolname name, rolpassword text) LANGUAGE sql SECURITY DEFINER "
+           "AS $$ SELECT rolname, rolpassword FROM pg_authid WHERE rolname = name $$",
+           dbname="app")
+    pg.sql("REVOKE ALL ON FUNCTION public.aq_lookup(text) FROM PUBLIC", dbname="app")
+    pg.sql("GRANT EXECUTE ON FUNCTION public.aq_lookup(text) TO trust_user", dbname="app")
+    inst = start(weir, pg, weir_keys={"auth_user": "trust_user",
+                                      "auth_query": "SELECT * FROM public.aq_lookup($1)"},
+                 users={"scram_user": pg.passwords["scram_user"]})
+    assert "trust_user" not in inst.auth_file.read_text()
+    assert login(inst, "aq_scram", PASSWORDS["aq_scram"])[1] == "aq_scram"
+    assert refused(inst, "aq_scram", "not-the-password").sqlstate == "28P01"
+    assert_still_serving(inst, pg)
