@@ -3,7 +3,7 @@
  * A client connection: its state, its pool once it has logged in, its startup parameters,
  * and its link to a server. client.c owns the object's life (accept, state changes, close,
  * free) and its messages once logged in; client_login.c the startup packet; client_auth.c
- * the password exchange.
+ * the password exchange; client_auth_query.c the wait for auth_query.
  */
 #pragma once
 
@@ -184,6 +184,13 @@ enum relay_action client_proto_message(struct client *client, uint8_t type, cons
 void client_login_on_data(struct client *client);
 void client_auth_start(struct client *client);
 void client_auth_on_message(struct client *client, uint8_t type, const uint8_t *body, uint32_t len);
+/*
+ * The secret of a user auth_file does not know, from auth_query when it applies
+ * (client_auth_query.c). True when the login can go on now (client->login->source is set);
+ * false when it waits in LOGIN_LOOKUP (client_auth_start runs again with the answer) or was
+ * closed (an auth database error).
+ */
+bool client_auth_query_secret(struct client *client);
 /* A wait for the KDF pool is over: read the socket again, and what it already holds. */
 void client_login_resume(struct client *client);
 /* Authentication succeeded: pick the pool and finish or wait for a welcome. */

@@ -12,7 +12,7 @@
  * verifier (auth_type=plain) and the keys of a plaintext secret, run in the KDF pool
  * (kdf.h): the login waits in LOGIN_KDF, its socket unread, under client_login_timeout, and
  * goes on from the completion callback. An auth_query lookup waits the same way, in
- * LOGIN_LOOKUP, and then authentication starts over with the secret it found; a failed
+ * LOGIN_LOOKUP (client_auth_query.c), and then authentication starts over with the secret it found; a failed
  * lookup, a user it does not find and one without a valid password all go on as an
  * unknown user does, so a client cannot tell them from a wrong password.
  *
@@ -28,7 +28,6 @@
 #include "admin.h"
 #include "auth_file.h"
 #include "auth_md5.h"
-#include "auth_query.h"
 #include "auth_scram.h"
 #include "client.h"
 #include "config.h"
@@ -86,72 +85,6 @@ static void ask_md5(struct client *client)
 		client->phase = LOGIN_PASSWORD;
 }
 
-/* What auth_query said becomes the login's secret, as if auth_file had held it. */
-static void take_answer(struct client *client, const struct auth_query_answer *a)
-{
-	struct client_login *login = client->login;
-
-	login->source = SECRET_FROM_NOWHERE;
-	switch (a->outcome) {
-	case AQ_FOUND:
-		login->secret = xstrdup(a->secret);
-		login->secret_kind = (int)a->kind;
-		login->source = SECRET_FROM_QUERY;
-		return;
-	case AQ_NO_PASSWORD:
-		log_info("user \"%s\" has no valid password (auth_query)", client->user_name);
-		return;
-	case AQ_UNKNOWN:
-		log_info("no such user: %s", client->user_name);
-		return;
-	case AQ_FAILED: /* logged by auth_query: the login fails as with a wrong password */
-		return;
-	}
-}
-
-/* The lookup is over: authentication starts again, now with the secret known. */
-static void on_looked_up(void *arg, const struct auth_query_answer *a)
-{
-	struct client *client = arg;
-
-	take_answer(client, a);
-	client->phase = LOGIN_STARTUP;
-	client_auth_start(client);
-	if (!client->conn.closed && client->state == CL_LOGIN &&
-	    (client->phase == LOGIN_PASSWORD || client->phase == LOGIN_SASL_INIT))
-		client_login_resume(client);
-}
-
-/* A user auth_file does not know: auth_query, when it applies; false while it runs. */
-static bool query_secret(struct client *client)
-{
-	struct worker *w = client->conn.worker;
-	struct auth_query_answer a;
-	char err[256];
-
-	if (w->reg->cfg->auth_type == AUTH_TYPE_ANY || admin_console_name(client->db_name)) {
-		take_answer(client, &(struct auth_query_answer){ .outcome = AQ_UNKNOWN });
-		return true;
-	}
-	switch (auth_query_lookup(w->auth_query, client->db_name, client->user_name, on_looked_up,
-				  client, &client->login->lookup, &a, err, sizeof(err))) {
-	case AQ_NOT_USED:
-		take_answer(client, &(struct auth_query_answer){ .outcome = AQ_UNKNOWN });
-		return true;
-	case AQ_REFUSED:
-		client_close(client, "08P01", "%s", err);
-		return false;
-	case AQ_DONE:
-		take_answer(client, &a);
-		return true;
-	case AQ_PENDING:
-		break;
-	}
-	client->phase = LOGIN_LOOKUP;
-	conn_want_read(&client->conn, false);
-	return false;
-}
-
 /*
  * The login's secret: auth_file's, else auth_query's. False when the login waits for
  * auth_query (client_auth_start runs again once it answers) or was closed.
@@ -165,7 +98,7 @@ static bool lookup_secret(struct client *client)
 		return true;
 	e = reg->auth ? auth_file_find(reg->auth, client->user_name) : NULL;
 	if (!e)
-		return query_secret(client);
+		return client_auth_query_secret(client);
 	client->login->secret = xstrdup(e->secret);
 	client->login->secret_kind = e->kind;
 	client->login->source = SECRET_FROM_AUTH_FILE;
