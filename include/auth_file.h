@@ -43,6 +43,13 @@ MUST_CHECK struct auth_file *auth_file_parse(const char *text, const char *name,
 /* The entry for user (exact, case-sensitive), or NULL. O(log n). Borrowed from af. */
 const struct auth_entry *auth_file_find(const struct auth_file *af, const char *user);
 
+/*
+ * The kind of a secret, by the rules above: a SCRAM verifier, an md5 verifier, or else a
+ * plaintext password. False for a "SCRAM-SHA-256$" secret that is not a well-formed
+ * verifier. auth_query's results are classified by the same rules.
+ */
+MUST_CHECK bool auth_file_secret_kind(const char *secret, enum secret_kind *kind);
+
 /* Number of distinct users. */
 size_t auth_file_count(const struct auth_file *af);
 /* The i-th user, in name order (i < auth_file_count). */

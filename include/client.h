@@ -3,7 +3,7 @@
  * A client connection: its state, its pool once it has logged in, its startup parameters,
  * and its link to a server. client.c owns the object's life (accept, state changes, close,
  * free) and its messages once logged in; client_login.c the startup packet; client_auth.c
- * the password exchange.
+ * the password exchange; client_auth_query.c the wait for auth_query.
  */
 #pragma once
 
@@ -22,6 +22,15 @@ struct user;
 struct auth_entry;
 struct ps_client_map;
 struct kdf_job;
+struct auth_query_wait;
+
+/* Where a login's secret came from. */
+enum secret_source {
+	SECRET_NOT_LOOKED_UP,
+	SECRET_FROM_AUTH_FILE,
+	SECRET_FROM_QUERY,
+	SECRET_FROM_NOWHERE, /* looked up, none: a mock exchange, then a refusal */
+};
 
 /* Sub-phases of CL_LOGIN. */
 enum client_login_phase {
@@ -30,6 +39,7 @@ enum client_login_phase {
 	LOGIN_SASL_INIT,  /* sent AuthenticationSASL */
 	LOGIN_SASL_FINAL, /* sent SASLContinue */
 	LOGIN_KDF,	  /* waiting for the KDF pool (kdf.h); the socket is not read meanwhile */
+	LOGIN_LOOKUP,	  /* waiting for auth_query (auth_query.h); the socket is not read */
 	LOGIN_LINK,	  /* authenticated; the welcome comes from the server it is linked to */
 	LOGIN_DONE,
 };
@@ -41,9 +51,11 @@ enum client_login_phase {
 struct client_login {
 	char *user_name; /* owned: as sent */
 	char *db_name;	 /* owned: as sent, or the user name */
-	char *secret;	 /* owned copy of the auth_file secret; NULL for unknown users */
+	char *secret;	 /* owned copy of the auth_file or auth_query secret; NULL: unknown */
 	int secret_kind; /* enum secret_kind of secret */
 	uint8_t method;	 /* enum auth_type: auth_type, or the method of the HBA rule */
+	uint8_t source;	 /* enum secret_source */
+	struct auth_query_wait *lookup; /* owned: the auth_query LOGIN_LOOKUP waits for, or NULL */
 	uint8_t md5_salt[4];
 	struct scram_server *scram; /* owned: the SCRAM exchange, only while it runs */
 	struct kdf_job *kdf;	    /* owned: the derivation LOGIN_KDF waits for, or NULL */
@@ -186,6 +198,13 @@ void client_tls_done(struct conn *c, const char *err);
 void client_login_on_data(struct client *client);
 void client_auth_start(struct client *client);
 void client_auth_on_message(struct client *client, uint8_t type, const uint8_t *body, uint32_t len);
+/*
+ * The secret of a user auth_file does not know, from auth_query when it applies
+ * (client_auth_query.c). True when the login can go on now (client->login->source is set);
+ * false when it waits in LOGIN_LOOKUP (client_auth_start runs again with the answer) or was
+ * closed (an auth database error).
+ */
+bool client_auth_query_secret(struct client *client);
 /* A wait for the KDF pool is over: read the socket again, and what it already holds. */
 void client_login_resume(struct client *client);
 /* Authentication succeeded: pick the pool and finish or wait for a welcome. */

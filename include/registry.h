@@ -47,6 +47,12 @@ struct user {
 	char *name;	       /* owned */
 	unsigned server_count; /* for max_user_connections */
 	unsigned client_count;
+	/*
+	 * owned, wiped: the auth_query secret of the user's last login (a user auth_file does
+	 * not know), which server logins use as they would auth_file's; NULL if none
+	 */
+	char *query_secret;
+	int query_secret_kind; /* enum secret_kind */
 	/* Keys derived once from a plaintext auth_file secret, to authenticate clients. */
 	bool have_own_keys;
 	struct scram_keys own_keys;
@@ -106,6 +112,8 @@ struct database *registry_find_database(const struct registry *reg, const char *
 struct user *registry_find_user(const struct registry *reg, const char *name);
 /* The pool for (database, server-side user), created on first use. */
 struct pool *registry_pool(struct registry *reg, struct database *db, struct user *user);
+/* A client authenticated with an auth_query secret: u's servers log in with it (copied). */
+void registry_keep_query_secret(struct user *u, const char *secret, int kind);
 
 /*
  * Swaps in a new snapshot and auth_file (both taken; auth may be the running table, which

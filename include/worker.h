@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * One event loop and everything that belongs to it: the libevent base, the buffer pool, the
- * DNS resolver, the inbox where its key derivations come back, clients still logging in,
- * objects waiting to be freed, and the periodic janitor timer. weir runs one worker today;
+ * DNS resolver, the inbox where its key derivations come back, auth_query's connections,
+ * clients still logging in, objects waiting to be freed, and the periodic janitor timer. weir runs one worker today;
  * nothing here is global, so later there can be one per core.
  */
 #pragma once
@@ -18,6 +18,7 @@ struct registry;
 struct dns;
 struct kdf_pool;
 struct kdf_inbox;
+struct auth_query;
 struct pool_stats;
 
 /* How the process is shutting down (SIGINT / SIGTERM / admin SHUTDOWN). */
@@ -33,6 +34,7 @@ struct worker {
 	struct iobuf_pool bufs;
 	struct dns *dns;		  /* owned */
 	struct kdf_inbox *kdf;		  /* owned: its derivations come back here */
+	struct auth_query *auth_query;	  /* owned: auth_query's connections and cache */
 	struct list_head listeners;	  /* owned: struct listener */
 	struct list_head login_clients;	  /* clients before authentication finished */
 	struct list_head console_clients; /* logged in to the admin console (admin.c) */

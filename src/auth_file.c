@@ -78,22 +78,28 @@ static char *read_field(char *s)
 	}
 }
 
-static bool classify(const struct af_parser *p, struct auth_entry *e)
+bool auth_file_secret_kind(const char *secret, enum secret_kind *kind)
 {
 	struct scram_keys keys;
 
-	if (strncmp(e->secret, SCRAM_PREFIX, strlen(SCRAM_PREFIX)) == 0) {
-		if (!auth_scram_parse_verifier(e->secret, &keys)) {
-			ini_error(&p->h, &p->pos, "invalid SCRAM-SHA-256 secret for user \"%s\"",
-				  e->name);
+	if (strncmp(secret, SCRAM_PREFIX, strlen(SCRAM_PREFIX)) == 0) {
+		if (!auth_scram_parse_verifier(secret, &keys))
 			return false;
-		}
 		OPENSSL_cleanse(&keys, sizeof(keys));
-		e->kind = SECRET_SCRAM;
-	} else if (auth_md5_is_verifier(e->secret)) {
-		e->kind = SECRET_MD5;
+		*kind = SECRET_SCRAM;
+	} else if (auth_md5_is_verifier(secret)) {
+		*kind = SECRET_MD5;
 	} else {
-		e->kind = SECRET_PLAIN;
+		*kind = SECRET_PLAIN;
+	}
+	return true;
+}
+
+static bool classify(const struct af_parser *p, struct auth_entry *e)
+{
+	if (!auth_file_secret_kind(e->secret, &e->kind)) {
+		ini_error(&p->h, &p->pos, "invalid SCRAM-SHA-256 secret for user \"%s\"", e->name);
+		return false;
 	}
 	return true;
 }

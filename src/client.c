@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "auth_query.h"
 #include "client.h"
 #include "cancel.h"
 #include "config.h"
@@ -314,8 +315,10 @@ void client_close(struct client *client, const char *sqlstate, const char *fmt, 
 	if (client->admin)
 		admin_forget(client);
 	deadline_forget(client);
-	if (client->login)
+	if (client->login) {
 		kdf_cancel(&client->login->kdf);
+		auth_query_cancel(&client->login->lookup);
+	}
 	forget_counts(client);
 	if (sqlstate) /* the client may still be sending: let it read the error, not a reset */
 		conn_shutdown_lingering(&client->conn);
@@ -427,6 +430,7 @@ static void free_login(struct client *client)
 		return;
 	client_forget_scram(client);
 	kdf_cancel(&login->kdf);
+	auth_query_cancel(&login->lookup);
 	free(login->sasl_first);
 	if (login->secret) {
 		OPENSSL_cleanse(login->secret, strlen(login->secret));

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Authenticating a client against auth_file: trust, any, plain, md5 and SCRAM-SHA-256, and
+ * Authenticating a client against auth_file (or, for a user auth_file does not know, the
+ * secret auth_query finds: auth_query.h): trust, any, plain, md5 and SCRAM-SHA-256, and
  * with auth_type = hba the method of the client's HBA rule (client_hba.c picks it), which
  * adds peer, cert and reject. One dispatch (run_method) serves both.
  * A user that does not exist goes through the same exchange as one with a wrong password
@@ -12,8 +13,13 @@
  * The two derivations a client can cause, a cleartext password checked against a SCRAM
  * verifier (auth_type=plain) and the keys of a plaintext secret, run in the KDF pool
  * (kdf.h): the login waits in LOGIN_KDF, its socket unread, under client_login_timeout, and
- * goes on from the completion callback. Messages are refused as PostgreSQL refuses them:
- * bytes after the SASL data, or an authzid, are 08P01 protocol violations.
+ * goes on from the completion callback. An auth_query lookup waits the same way, in
+ * LOGIN_LOOKUP (client_auth_query.c), and then authentication starts over with the secret it found; a failed
+ * lookup, a user it does not find and one without a valid password all go on as an
+ * unknown user does, so a client cannot tell them from a wrong password.
+ *
+ * Messages are refused as PostgreSQL refuses them: bytes after the SASL data, or an
+ * authzid, are 08P01 protocol violations.
  */
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -93,18 +99,24 @@ static void ask_md5(struct client *client)
 		client->phase = LOGIN_PASSWORD;
 }
 
-static void lookup_secret(struct client *client)
+/*
+ * The login's secret: auth_file's, else auth_query's. False when the login waits for
+ * auth_query (client_auth_start runs again once it answers) or was closed.
+ */
+static bool lookup_secret(struct client *client)
 {
 	struct registry *reg = client->conn.worker->reg;
-	const struct auth_entry *e =
-	    reg->auth ? auth_file_find(reg->auth, client->user_name) : NULL;
+	const struct auth_entry *e;
 
-	if (!e) {
-		log_info("no such user: %s", client->user_name);
-		return;
-	}
+	if (client->login->source != SECRET_NOT_LOOKED_UP)
+		return true;
+	e = reg->auth ? auth_file_find(reg->auth, client->user_name) : NULL;
+	if (!e)
+		return client_auth_query_secret(client);
 	client->login->secret = xstrdup(e->secret);
 	client->login->secret_kind = e->kind;
+	client->login->source = SECRET_FROM_AUTH_FILE;
+	return true;
 }
 
 static void auth_any(struct client *client)
@@ -213,7 +225,8 @@ void client_auth_start(struct client *client)
 		client_login_authenticated(client);
 		return;
 	}
-	lookup_secret(client);
+	if (!lookup_secret(client))
+		return;
 	if (cfg->auth_type == AUTH_TYPE_HBA) {
 		rule = client_hba_rule(client, client_is_tls(client));
 		if (!rule)

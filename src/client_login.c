@@ -347,7 +347,7 @@ static void login_untyped(struct client *client)
 static void login_typed(struct client *client)
 {
 	while (!client->conn.closed && client->phase != LOGIN_DONE && client->phase != LOGIN_KDF &&
-	       client->state == CL_LOGIN) {
+	       client->phase != LOGIN_LOOKUP && client->state == CL_LOGIN) {
 		const uint8_t *msg;
 		uint32_t total;
 		int r = relay_next_message(&client->conn, 65536, &msg, &total);
@@ -459,6 +459,9 @@ void client_login_authenticated(struct client *client)
 		client_close(client, "08P01", "database \"%s\" is disabled", db->name);
 		return;
 	}
+	if (client->login->source == SECRET_FROM_QUERY)
+		registry_keep_query_secret(registry_user(reg, client->user_name),
+					   client->login->secret, client->login->secret_kind);
 	pool =
 	    registry_pool(reg, db, registry_user(reg, database_server_user(db, client->user_name)));
 	/*

@@ -47,9 +47,25 @@ static void forget_user_keys(struct user *u)
 	OPENSSL_cleanse(&u->have_own_keys, sizeof(*u) - offsetof(struct user, have_own_keys));
 }
 
+void registry_keep_query_secret(struct user *u, const char *secret, int kind)
+{
+	if (u->query_secret && strcmp(u->query_secret, secret) == 0)
+		return;
+	if (u->query_secret) {
+		OPENSSL_cleanse(u->query_secret, strlen(u->query_secret));
+		free(u->query_secret);
+	}
+	u->query_secret = xstrdup(secret);
+	u->query_secret_kind = kind;
+}
+
 static void free_user(struct user *u)
 {
 	forget_user_keys(u);
+	if (u->query_secret) {
+		OPENSSL_cleanse(u->query_secret, strlen(u->query_secret));
+		free(u->query_secret);
+	}
 	free(u->name);
 	free(u);
 }

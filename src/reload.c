@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "auth_file.h"
+#include "auth_query.h"
 #include "config.h"
 #include "deadline.h"
 #include "dns.h"
@@ -201,6 +202,7 @@ static bool apply(struct worker *w, struct config *cfg, struct auth_file *auth, 
 		registry_set_hba(reg, hba);
 		deadline_refile_all(w);
 		dns_set_ttls(w->dns, cfg->dns_max_ttl, cfg->dns_nxdomain_ttl);
+		auth_query_reload(w->auth_query);
 		reconfigure_log(cfg);
 		return true;
 	}

@@ -3,8 +3,9 @@
  * Opening a server connection: resolving the host (c-ares through dns.c, or a Unix socket
  * directory), a non-blocking connect, the StartupMessage, and authentication to PostgreSQL
  * with cleartext, md5 or SCRAM-SHA-256. The password comes from the [databases] entry, the
- * auth_file secret, or SCRAM pass-through (ClientKey cached from a client's SCRAM login
- * against the same verifier). The ParameterStatus set of a successful login becomes the
+ * auth_file secret (for a user auth_file does not know, the auth_query secret its last
+ * client authenticated with), or SCRAM pass-through (ClientKey cached from a client's SCRAM
+ * login against the same verifier). The ParameterStatus set of a successful login becomes the
  * pool's welcome for clients; a failed login is remembered so clients fail fast.
  *
  * What weir accepts from the server is checked before it answers (auth_require.h): the
@@ -251,22 +252,27 @@ static struct server_creds find_creds(const struct server *server)
 {
 	const struct registry *reg = server->conn.worker->reg;
 	const struct db_def *def = server->pool->db->def;
+	const struct user *u = server->pool->user;
 	const struct auth_entry *e;
 	struct server_creds c = { NULL, NULL, NULL };
+	const char *secret;
+	int kind;
 
 	if (def->user && def->password) {
 		c.password = def->password;
 		return c;
 	}
-	e = reg->auth ? auth_file_find(reg->auth, server->pool->user->name) : NULL;
-	if (!e)
+	e = reg->auth ? auth_file_find(reg->auth, u->name) : NULL;
+	secret = e ? e->secret : u->query_secret;
+	kind = e ? (int)e->kind : u->query_secret_kind;
+	if (!secret)
 		return c;
-	if (e->kind == SECRET_PLAIN)
-		c.password = e->secret;
-	else if (e->kind == SECRET_MD5)
-		c.md5 = e->secret;
-	else if (server->pool->user->have_client_key)
-		c.scram = e->secret;
+	if (kind == SECRET_PLAIN)
+		c.password = secret;
+	else if (kind == SECRET_MD5)
+		c.md5 = secret;
+	else if (u->have_client_key)
+		c.scram = secret;
 	return c;
 }
 

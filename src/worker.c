@@ -8,6 +8,7 @@
 #include <event2/event.h>
 
 #include "admin.h"
+#include "auth_query.h"
 #include "cancel.h"
 #include "client.h"
 #include "config.h"
@@ -47,6 +48,7 @@ struct worker *worker_create(struct registry *reg, struct kdf_pool *kdf)
 	w->kdf = kdf_inbox_create(kdf, w->base);
 	if (!w->kdf)
 		die("cannot create the key derivation inbox");
+	w->auth_query = auth_query_create(w);
 	list_init(&w->listeners);
 	list_init(&w->login_clients);
 	list_init(&w->console_clients);
@@ -153,6 +155,7 @@ void worker_free(struct worker *w)
 	linger_close_all(w);
 	cancel_free_all(w);
 	janitor_stop(w);
+	auth_query_free(w->auth_query); /* every lookup was cancelled when its client closed */
 	kdf_inbox_free(w->kdf); /* every derivation was cancelled when its connection closed */
 	dns_free(w->dns);
 	iobuf_pool_destroy(&w->bufs);
