@@ -709,9 +709,12 @@ log_stats = 0
         out = out_path.read_text(errors="replace")
         alive = target == "direct" or self.pooler_alive(target, tag)
         cpu1 = cpu_times(pid) if pid and alive else None
+        steady_s = time.time() - window_start
         kernel_counts = counter.stop() if counter else {}
         run = parse_pgbench(out)
         run.update(wall_s=round(wall, 2), T=seconds, status=proc.returncode)
+        if steady:
+            run["steady_s"] = round(steady_s, 3)
         if "init_conn_ms" in run:
             self.conn_seconds[(scen.name, target)] = run["init_conn_ms"] / 1000
             run["window_s"] = round(seconds - run["init_conn_ms"] / 1000, 2)
@@ -741,57 +744,68 @@ log_stats = 0
     def run_storm(self, scen, target, tag):
         """pgbench alone, then the same pgbench while login_storm.py reconnects
         STORM_CLIENTS clients in a loop (from the moment pgbench's clients are logged in
-        to its end): the latencies of both runs, and the storm's logins."""
+        to its end): the latencies of both runs, and the storm's logins. TPS and pooler
+        CPU are those of the measured window (from then to pgbench's end), per second."""
         alone = self.run_pgbench(scen, target, tag + " alone")
         p = self.poolers[target]
         env = dict(os.environ, PGPASSWORD=self.passwords[scen.user], PGSSLMODE="require")
-        storm = {}
+        # Started (Python and psycopg loaded) before pgbench; its threads start on "go".
+        proc = subprocess.Popen(
+            ["/usr/bin/python3", str(BENCH / "login_storm.py"), "127.0.0.1", str(p["port"]),
+             scen.user, DATABASE, str(STORM_CLIENTS)], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd="/",
+            start_new_session=True)
+        self.procs.track("login_storm", proc)
+        said, errors = [proc.stdout.readline().strip()], []
+        if said[0] != "ready":
+            self.procs.stop("login_storm", ((signal.SIGTERM, 5),))
+            problem = f"login_storm.py did not start: {said[0]!r}"
+            self.errors.append({"where": tag, "what": problem})
+            return {"error": [problem]}
 
         def start_storm():
-            proc = subprocess.Popen(
-                ["/usr/bin/python3", str(BENCH / "login_storm.py"), "127.0.0.1", str(p["port"]),
-                 scen.user, DATABASE, str(STORM_CLIENTS)], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd="/",
-                start_new_session=True)
-            self.procs.track("login_storm", proc)
-            storm["proc"] = proc
-            storm["start"] = proc.stdout.readline().strip()
+            try:
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+            except OSError:
+                return
+            said.append(proc.stdout.readline().strip())
 
         try:
             during = self.run_pgbench(scen, target, tag + " storm", on_steady=start_storm)
-            proc = storm.get("proc")
-            if proc:
+            if len(said) == 2:
                 proc.stdin.write("stop\n")
                 proc.stdin.flush()
-                storm["done"] = proc.stdout.readline().split()
-                storm["errors"] = [ln.strip()[7:] for ln in proc.stdout if ln.startswith("error:")]
+                said.append(proc.stdout.readline().strip())
+                errors = [ln.strip()[7:] for ln in proc.stdout if ln.startswith("error:")]
                 proc.wait(timeout=30)
         finally:
             self.procs.stop("login_storm", ((signal.SIGTERM, 5),))
-        # pooler CPU seconds over each run's window: only of runs that did something
-        run = {k: during[k] for k in ("tps", "xacts", "failed", "p50_ms", "p99_ms", "p999_ms",
-                                      "max_ms", "cpu_s", "error") if k in during}
-        if not during.get("xacts"):
-            run.pop("cpu_s", None)
-        for k in ("tps", "p50_ms", "p99_ms", "cpu_s"):
-            if k in alone and alone.get("xacts"):
-                run[f"alone_{k}"] = alone[k]
+        run = {k: during[k] for k in ("xacts", "failed", "p50_ms", "p99_ms", "p999_ms",
+                                      "max_ms", "error") if k in during}
+        for prefix, r in (("", during), ("alone_", alone)):
+            if r.get("xacts_in_window") and r.get("steady_s"):
+                run[f"{prefix}tps"] = round(r["xacts_in_window"] / r["steady_s"], 1)
+                if "cpu_s" in r:
+                    run[f"{prefix}cpu_ms_per_s"] = round(r["cpu_s"] * 1000 / r["steady_s"], 1)
+            if prefix and r.get("xacts"):
+                run.update(alone_p50_ms=r.get("p50_ms"), alone_p99_ms=r.get("p99_ms"))
         for k in ("p50_ms", "p99_ms"):
             if run.get(k) is not None and run.get(f"alone_{k}"):
                 run[f"{k[:3]}_storm_over_alone"] = round(run[k] / run[f"alone_{k}"], 3)
         if alone.get("error"):
             run.setdefault("error", []).extend(alone["error"])
-        done = storm.get("done") or []
-        if storm.get("start") != "running" or len(done) < 9 or done[0] != "done":
-            if "proc" in storm:  # pgbench failed before its clients were in: no storm
-                problem = f"login_storm.py said {storm.get('start')!r}, {' '.join(done)!r}"
-                run.setdefault("error", []).append(problem)
-                self.errors.append({"where": tag, "what": problem})
+        if len(said) < 2:  # pgbench failed before its clients were in: no storm
+            return run
+        done = said[2].split() if len(said) > 2 else []
+        if said[:2] != ["ready", "running"] or len(done) < 9 or done[0] != "done":
+            problem = f"login_storm.py said {said!r}"
+            run.setdefault("error", []).append(problem)
+            self.errors.append({"where": tag, "what": problem})
             return run
         run.update(storm_logins=int(done[2]), storm_failed=int(done[4]),
                    storm_s=float(done[6]), storm_logins_per_s=float(done[8]))
         if run["storm_failed"]:
-            errors = storm.get("errors") or []
             run.setdefault("error", []).extend(errors[:3])
             self.errors.append({"where": tag, "what": f"{run['storm_failed']} storm logins "
                                 "failed", "log": errors})
@@ -890,8 +904,9 @@ log_stats = 0
                 others = self.others_share(before)
                 run.update(target=target, repeat=r + 1, background_busy=busy,
                            others_cpu=others)
+                failed_outright = run.get("error") and not run.get("xacts")  # noise or not
                 if (scen.kind == "idle" or others * 100 <= self.opts.max_others
-                        or attempt == 2 or self.retries_left <= 0):
+                        or failed_outright or attempt == 2 or self.retries_left <= 0):
                     break
                 self.retries_left -= 1
                 entry["discarded"].append(run)

@@ -11,8 +11,10 @@ libpq does the TLS handshake and the SCRAM key derivation in C, outside the GIL,
 threads do log in concurrently. A thread whose login failed waits 0.1 s before the next
 try, so that a pooler that refuses every login (no TLS, say) is not hammered in a loop.
 
-Once the threads have started it prints "running"; it stops after --seconds, or when a line
-(or end of file) arrives on stdin, or on SIGTERM, and prints one line
+With --seconds S it starts at once, prints "running" and stops after S seconds. Without,
+it prints "ready" once loaded, starts the threads at the first line on stdin (so that
+loading Python and psycopg is not part of a measurement), prints "running", and stops at
+the next line or end of file. SIGTERM stops it too. At the end it prints one line
 
     done logins <ok> failed <failed> seconds <elapsed> per_s <ok per second>
 
@@ -59,6 +61,9 @@ class Storm:
                 self.ok += 1
 
     def run(self, seconds):
+        if not seconds:
+            print("ready", flush=True)
+            sys.stdin.readline()
         start = time.monotonic()
         for t in self.threads:
             t.start()

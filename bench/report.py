@@ -13,7 +13,7 @@ import statistics
 METRICS = ("tps", "lat_avg_ms", "p50_ms", "p99_ms", "p999_ms", "max_ms", "cpu_us", "cpu_user_us",
            "cpu_kernel_us", "syscalls_per", "switches_per", "conn_ms",
            "bytes_per_client", "rss_before_kb", "rss_after_kb", "rss_after_close_kb", "login_s",
-           "cpu_s", "alone_tps", "alone_p50_ms", "alone_p99_ms", "alone_cpu_s",
+           "cpu_ms_per_s", "alone_tps", "alone_p50_ms", "alone_p99_ms", "alone_cpu_ms_per_s",
            "p50_storm_over_alone", "p99_storm_over_alone", "storm_logins_per_s", "storm_failed")
 
 # The targets: (id, text, goal text, test)
@@ -270,18 +270,19 @@ def render(data, markdown=False):
                                _f(m.get("p50_storm_over_alone")), _f(m.get("p99_storm_over_alone")),
                                _f(m.get("alone_tps"), 0), _f(m.get("tps"), 0),
                                _f(m.get("storm_logins_per_s"), 0), _f(m.get("storm_failed"), 0),
-                               _f(m.get("alone_cpu_s")), _f(m.get("cpu_s"))])
+                               _f(m.get("alone_cpu_ms_per_s"), 0), _f(m.get("cpu_ms_per_s"), 0)])
         ra = e["ratios"].get("ref", {})
         if ra:
             storm_rows.append([name, f"{cs}/{rs}"] + [_f(ra.get(k)) for k in (
                 "alone_p50_ms", "alone_p99_ms", "p50_ms", "p99_ms", "p50_storm_over_alone",
                 "p99_storm_over_alone", "alone_tps", "tps", "storm_logins_per_s")]
-                + ["", _f(ra.get("alone_cpu_s")), _f(ra.get("cpu_s"))])
+                + ["", _f(ra.get("alone_cpu_ms_per_s")), _f(ra.get("cpu_ms_per_s"))])
     if storm_rows:
         out.append(_table(["scenario", "target", "alone p50 ms", "alone p99 ms", "storm p50 ms",
                            "storm p99 ms", "p50 storm/alone", "p99 storm/alone", "alone TPS",
-                           "storm TPS", "storm logins/s", "failed logins", "CPU s alone",
-                           "CPU s storm"], storm_rows, markdown))
+                           "storm TPS", "storm logins/s", "failed logins",
+                           "pooler CPU ms/s alone", "pooler CPU ms/s storm"], storm_rows,
+                          markdown))
         out.append("")
     idle_rows = []
     for name, e in data["scenarios"].items():
