@@ -5,7 +5,10 @@ bench/run installs packages and builds weir, then runs this file with Debian's p
 root. This file owns everything after that: a scratch PostgreSQL 15 on tmpfs, weir and
 PgBouncer with one shared configuration text (and, with --weir-base, a second, baseline
 weir as a third pooler), the scenarios (pgbench runs, idle clients), interleaved and
-repeated in rotated order, and the report (a table on stdout, JSON on disk).
+repeated in rotated order, and the report (a table on stdout, JSON on disk). The TLS
+scenarios (churn-tls, storm-tls) restart each pooler with a second configuration that
+requires TLS of clients, with a throw-away CA and server certificate made by the openssl
+CLI in the run directory; the storm's reconnecting clients are bench/login_storm.py.
 Every process it starts runs in its own session and is stopped when it exits, also on
 Ctrl-C or SIGTERM. The report itself (medians, ratios, targets) is in report.py.
 """
@@ -38,6 +41,7 @@ DATABASE = "bench"
 SCRAM_USER = "bench_scram"
 MD5_USER = "bench_md5"
 POOL_SIZE = 20
+STORM_CLIENTS = 50  # storm-tls: clients reconnecting in a loop with TLS + SCRAM
 ERROR_WORDS = re.compile(r"\b(ERROR|FATAL|PANIC|WARNING|LOG: could not|sanitizer)\b", re.I)
 
 
@@ -57,20 +61,31 @@ def say(text):
 
 
 class Scenario:
-    """One measurement: a pgbench command line (kind "pgbench") or idle clients ("idle")."""
+    """One measurement: a pgbench command line (kind "pgbench"), idle clients ("idle"), or
+    a pgbench run alone and then during a login storm ("storm"). tls: every client
+    connection is sslmode=require, to poolers that require TLS. in_full_run: False for
+    scenarios that run only when --only names them."""
 
     def __init__(self, name, title, kind, clients, args=(), user=SCRAM_USER, direct=True,
-                 threads=2, needs_prepared=False, per="xact", repeat_factor=1):
+                 threads=2, needs_prepared=False, per="xact", repeat_factor=1, tls=False,
+                 in_full_run=True):
         self.name, self.title, self.kind, self.clients = name, title, kind, clients
         self.args, self.user, self.direct, self.threads = list(args), user, direct, threads
         self.needs_prepared, self.per = needs_prepared, per
         self.repeat_factor = repeat_factor
+        self.tls, self.in_full_run = tls, in_full_run
 
     def describe(self):
         if self.kind == "idle":
             return f"{self.clients} idle clients (SCRAM login, then held)"
-        return "pgbench " + " ".join(
+        text = "pgbench " + " ".join(
             self.args + [f"-c {self.clients}", f"-j {min(self.threads, self.clients)}"])
+        if self.tls:
+            text = "PGSSLMODE=require " + text
+        if self.kind == "storm":
+            text += (f", alone and while {STORM_CLIENTS} clients reconnect in a loop "
+                     "(bench/login_storm.py, TLS + SCRAM)")
+        return text
 
 
 def scenarios(idle_clients):
@@ -97,12 +112,19 @@ def scenarios(idle_clients):
                         2000, ["-S", "-M", "simple"], direct=False))
     out.append(Scenario("idle", f"{idle_clients:,} idle logged-in clients", "idle", idle_clients,
                         direct=False))
+    # TLS terminated by the pooler: only with --only until weir speaks TLS.
+    out.append(Scenario("churn-tls-c50", "connection churn -C -S, TLS + SCRAM, 50 clients",
+                        "pgbench", 50, ["-C", "-S", "-M", "simple"], direct=False,
+                        per="connection", tls=True, in_full_run=False))
+    out.append(Scenario("storm-tls", f"select-only, 10 TLS clients, alone and during a storm of "
+                        f"{STORM_CLIENTS} TLS + SCRAM reconnects", "storm", 10,
+                        ["-S", "-M", "simple"], direct=False, tls=True, in_full_run=False))
     return out
 
 
 def select_scenarios(all_scenarios, only):
     if not only:
-        return all_scenarios
+        return [s for s in all_scenarios if s.in_full_run]
     import fnmatch
     patterns = [p.strip() for p in only.split(",") if p.strip()]
     chosen = [s for s in all_scenarios
@@ -174,7 +196,8 @@ class Processes:
                 cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
             except (ValueError, OSError):
                 continue
-            if str(run_dir) in cmd or (entry.name == "idle_clients" and "idle_clients.py" in cmd):
+            if str(run_dir) in cmd or (entry.name in ("idle_clients", "login_storm")
+                                       and f"{entry.name}.py" in cmd):
                 say(f"stopping pid {pid} left by a previous run ({entry.name})")
                 # PostgreSQL: immediate shutdown, which also ends its backends
                 os.kill(pid, signal.SIGQUIT if entry.name == "postgres" else signal.SIGKILL)
@@ -289,6 +312,30 @@ class SyscallCounter:
         return counts
 
 
+def make_certificates(tls_dir):
+    """A throw-away CA and a server certificate for 127.0.0.1 signed by it (EC P-256, valid
+    two days), made with the openssl CLI in tls_dir; returns (key, certificate, CA) paths.
+    The key is readable by the run user only. Nothing of it outlives the run directory."""
+    tls_dir.mkdir()
+    key, csr, cert = tls_dir / "server.key", tls_dir / "server.csr", tls_dir / "server.crt"
+    ca_key, ca_cert, ext = tls_dir / "ca.key", tls_dir / "ca.crt", tls_dir / "server.ext"
+    curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run_quiet(["openssl", "req", "-x509", "-new", *curve, "-keyout", str(ca_key), "-out",
+               str(ca_cert), "-days", "2", "-subj", "/CN=weir bench throw-away CA"])
+    run_quiet(["openssl", "req", "-new", *curve, "-keyout", str(key), "-out", str(csr),
+               "-subj", "/CN=127.0.0.1"])
+    ext.write_text("subjectAltName = IP:127.0.0.1\nbasicConstraints = CA:FALSE\n"
+                   "extendedKeyUsage = serverAuth\n")
+    run_quiet(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca_cert), "-CAkey",
+               str(ca_key), "-set_serial", "1", "-days", "2", "-extfile", str(ext), "-out",
+               str(cert)])
+    for path in (tls_dir, key, cert, ca_cert):
+        shutil.chown(path, RUN_USER, RUN_USER)
+    os.chmod(key, 0o600)
+    ca_key.unlink()
+    return key, cert, ca_cert
+
+
 def rss_kb(pid):
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -326,10 +373,11 @@ class Bench:
         self.errors = []  # anything odd: crashes, failed transactions, pgbench errors
         self.pgbouncer_version = None
         self.pgbouncer_prepared = False
+        self.tls_files = None  # (key, certificate, CA) when a TLS scenario runs
 
     # --- set-up ---
 
-    def setup(self):
+    def setup(self, chosen):
         # Inherited by the poolers, pgbench and the idle clients. Raising the hard limit
         # needs CAP_SYS_RESOURCE, which a container may not give root: then the hard limit.
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -364,6 +412,10 @@ class Bench:
         self.pgbouncer_prepared = ver >= (1, 21)
         self.start_postgres()
         self.create_database()
+        if any(scen.tls for scen in chosen):
+            self.tls_files = make_certificates(self.run_dir / "tls")
+            say("TLS scenarios: a throw-away CA and server certificate in "
+                f"{self.run_dir / 'tls'}")
         for name in self.pooler_names():
             self.configure_pooler(name)
             self.start_pooler(name)
@@ -495,16 +547,37 @@ log_stats = 0
             text += "max_prepared_statements = 200\n"
         ini.write_text(text)
         shutil.chown(ini, RUN_USER, RUN_USER)
+        ini_tls = None
+        if self.tls_files:
+            # The TLS scenarios' configuration: the same, and clients must use TLS.
+            key, cert, _ = self.tls_files
+            ini_tls = self.run_dir / f"{name}-tls.ini"
+            ini_tls.write_text(text + f"client_tls_sslmode = require\n"
+                               f"client_tls_key_file = {key}\n"
+                               f"client_tls_cert_file = {cert}\n")
+            shutil.chown(ini_tls, RUN_USER, RUN_USER)
         binary = {"weir": str(self.weir_bin), "weir-base": str(self.weir_base_bin)}.get(
             name, shutil.which("pgbouncer"))
-        self.poolers[name] = {"port": port, "ini": ini, "log": log, "bin": binary, "kind": kind}
+        self.poolers[name] = {"port": port, "ini": ini, "ini_tls": ini_tls, "tls": False,
+                              "log": log, "bin": binary, "kind": kind}
 
     def start_pooler(self, name):
         p = self.poolers[name]
         out = self.run_dir / f"{name}.out"
-        proc = self.procs.spawn(name, [p["bin"], "-q", str(p["ini"])], out)
+        ini = p["ini_tls"] if p["tls"] else p["ini"]
+        proc = self.procs.spawn(name, [p["bin"], "-q", str(ini)], out)
         wait_listening(p["port"], proc, p["log"])
         p["proc"] = proc
+
+    def set_tls(self, name, tls):
+        """Restart a pooler with the configuration that requires TLS of clients, or back
+        with the one that does not, when the next run needs the other."""
+        p = self.poolers[name]
+        if p["tls"] == tls:
+            return
+        say(f"restarting {name} {'requiring' if tls else 'without'} TLS for clients")
+        p["tls"] = tls
+        self.restart_pooler(name)
 
     def restart_pooler(self, name):
         self.procs.stop(name)
@@ -528,16 +601,30 @@ log_stats = 0
         return False
 
     def warm_up(self, names=None):
-        """Open each pool's servers and load the tables into shared buffers."""
+        """Open each pool's servers and load the tables into shared buffers. A pooler that
+        requires TLS and fails it (a weir without TLS) is recorded and left as it is: its
+        TLS runs fail and say so."""
         names = names or list(self.poolers)
         for name in names:
+            tls = self.poolers[name]["tls"]
             for user in (SCRAM_USER, MD5_USER):
-                self.pgbench_raw(self.poolers[name]["port"], user,
-                                 ["-S", "-c", str(POOL_SIZE), "-j", "2", "-T", "1"])
+                try:
+                    self.pgbench_raw(self.poolers[name]["port"], user,
+                                     ["-S", "-c", str(POOL_SIZE), "-j", "2", "-T", "1"], tls)
+                except RuntimeError as exc:
+                    if not tls:
+                        raise
+                    self.errors.append({"where": f"{name} warm-up with TLS",
+                                        "what": "pgbench failed",
+                                        "log": str(exc).splitlines()[-3:]})
+                    say(f"{name} fails the TLS warm-up: {str(exc).splitlines()[-1]}")
+                    break
         self.pgbench_raw(self.pg_port, SCRAM_USER, ["-S", "-c", "4", "-j", "2", "-T", "1"])
 
-    def pgbench_raw(self, port, user, args):
+    def pgbench_raw(self, port, user, args, tls=False):
         env = dict(os.environ, PGPASSWORD=self.passwords[user])
+        if tls:
+            env["PGSSLMODE"] = "require"
         res = subprocess.run(["pgbench", "-n", "-h", "127.0.0.1", "-p", str(port), "-U", user]
                              + args + [DATABASE], capture_output=True, text=True, env=env,
                              cwd="/", timeout=120)
@@ -561,7 +648,9 @@ log_stats = 0
         per_login = 0.02 if target == "direct" else 0.012
         return scen.clients * per_login / threads
 
-    def run_pgbench(self, scen, target, tag):
+    def run_pgbench(self, scen, target, tag, on_steady=None):
+        """One pgbench run. on_steady, if given, is called once every client holds its
+        connection (the storm starts then); the measured window begins when it returns."""
         if scen.name.startswith("tpcb"):
             self.psql(["VACUUM pgbench_branches, pgbench_tellers", "TRUNCATE pgbench_history"],
                       SCRAM_USER, DATABASE)
@@ -576,6 +665,8 @@ log_stats = 0
                  scen.user, "-c", str(scen.clients), "-j", str(threads), "-T", str(seconds),
                  "-l", f"--log-prefix={prefix}"] + scen.args + [DATABASE])
         env = dict(os.environ, PGPASSWORD=self.passwords[scen.user])
+        if scen.tls:
+            env["PGSSLMODE"] = "require"
         pid = None if target == "direct" else self.poolers[target]["proc"].pid
         base_fds = len(os.listdir(f"/proc/{pid}/fd")) if pid else 0
         cpu0 = cpu_times(pid) if pid else None
@@ -597,6 +688,8 @@ log_stats = 0
             while pid and "-C" not in scen.args and proc.poll() is None:
                 try:
                     if len(os.listdir(f"/proc/{pid}/fd")) >= base_fds + scen.clients:
+                        if on_steady:
+                            on_steady()
                         cpu0, window_start, steady = cpu_times(pid), time.time(), True
                         if count:
                             counter = SyscallCounter(pid, self.run_dir / "perf-stat.txt")
@@ -616,9 +709,12 @@ log_stats = 0
         out = out_path.read_text(errors="replace")
         alive = target == "direct" or self.pooler_alive(target, tag)
         cpu1 = cpu_times(pid) if pid and alive else None
+        steady_s = time.time() - window_start
         kernel_counts = counter.stop() if counter else {}
         run = parse_pgbench(out)
         run.update(wall_s=round(wall, 2), T=seconds, status=proc.returncode)
+        if steady:
+            run["steady_s"] = round(steady_s, 3)
         if "init_conn_ms" in run:
             self.conn_seconds[(scen.name, target)] = run["init_conn_ms"] / 1000
             run["window_s"] = round(seconds - run["init_conn_ms"] / 1000, 2)
@@ -643,6 +739,76 @@ log_stats = 0
             self.errors.append({"where": tag, "what": "pgbench reported errors",
                                 "status": proc.returncode, "failed": run.get("failed"),
                                 "log": problems[:10]})
+        return run
+
+    def run_storm(self, scen, target, tag):
+        """pgbench alone, then the same pgbench while login_storm.py reconnects
+        STORM_CLIENTS clients in a loop (from the moment pgbench's clients are logged in
+        to its end): the latencies of both runs, and the storm's logins. TPS and pooler
+        CPU are those of the measured window (from then to pgbench's end), per second."""
+        alone = self.run_pgbench(scen, target, tag + " alone")
+        p = self.poolers[target]
+        env = dict(os.environ, PGPASSWORD=self.passwords[scen.user], PGSSLMODE="require")
+        # Started (Python and psycopg loaded) before pgbench; its threads start on "go".
+        proc = subprocess.Popen(
+            ["/usr/bin/python3", str(BENCH / "login_storm.py"), "127.0.0.1", str(p["port"]),
+             scen.user, DATABASE, str(STORM_CLIENTS)], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd="/",
+            start_new_session=True)
+        self.procs.track("login_storm", proc)
+        said, errors = [proc.stdout.readline().strip()], []
+        if said[0] != "ready":
+            self.procs.stop("login_storm", ((signal.SIGTERM, 5),))
+            problem = f"login_storm.py did not start: {said[0]!r}"
+            self.errors.append({"where": tag, "what": problem})
+            return {"error": [problem]}
+
+        def start_storm():
+            try:
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+            except OSError:
+                return
+            said.append(proc.stdout.readline().strip())
+
+        try:
+            during = self.run_pgbench(scen, target, tag + " storm", on_steady=start_storm)
+            if len(said) == 2:
+                proc.stdin.write("stop\n")
+                proc.stdin.flush()
+                said.append(proc.stdout.readline().strip())
+                errors = [ln.strip()[7:] for ln in proc.stdout if ln.startswith("error:")]
+                proc.wait(timeout=30)
+        finally:
+            self.procs.stop("login_storm", ((signal.SIGTERM, 5),))
+        run = {k: during[k] for k in ("xacts", "failed", "p50_ms", "p99_ms", "p999_ms",
+                                      "max_ms", "error") if k in during}
+        for prefix, r in (("", during), ("alone_", alone)):
+            if r.get("xacts_in_window") and r.get("steady_s"):
+                run[f"{prefix}tps"] = round(r["xacts_in_window"] / r["steady_s"], 1)
+                if "cpu_s" in r:
+                    run[f"{prefix}cpu_ms_per_s"] = round(r["cpu_s"] * 1000 / r["steady_s"], 1)
+            if prefix and r.get("xacts"):
+                run.update(alone_p50_ms=r.get("p50_ms"), alone_p99_ms=r.get("p99_ms"))
+        for k in ("p50_ms", "p99_ms"):
+            if run.get(k) is not None and run.get(f"alone_{k}"):
+                run[f"{k[:3]}_storm_over_alone"] = round(run[k] / run[f"alone_{k}"], 3)
+        if alone.get("error"):
+            run.setdefault("error", []).extend(alone["error"])
+        if len(said) < 2:  # pgbench failed before its clients were in: no storm
+            return run
+        done = said[2].split() if len(said) > 2 else []
+        if said[:2] != ["ready", "running"] or len(done) < 9 or done[0] != "done":
+            problem = f"login_storm.py said {said!r}"
+            run.setdefault("error", []).append(problem)
+            self.errors.append({"where": tag, "what": problem})
+            return run
+        run.update(storm_logins=int(done[2]), storm_failed=int(done[4]),
+                   storm_s=float(done[6]), storm_logins_per_s=float(done[8]))
+        if run["storm_failed"]:
+            run.setdefault("error", []).extend(errors[:3])
+            self.errors.append({"where": tag, "what": f"{run['storm_failed']} storm logins "
+                                "failed", "log": errors})
         return run
 
     def run_idle(self, scen, target, tag):
@@ -724,18 +890,23 @@ log_stats = 0
                 "per": scen.per, "clients": scen.clients, "targets": self.targets_for(scen),
                 "runs": [], "discarded": [], "background_busy": []})
             tag = f"{scen.name} {target} r{r + 1}"
+            if target != "direct":
+                self.set_tls(target, scen.tls)
             for attempt in range(3):
                 busy = self.wait_quiet()
                 before = self.cpu_snapshot()
                 if scen.kind == "idle":
                     run = self.run_idle(scen, target, tag)
+                elif scen.kind == "storm":
+                    run = self.run_storm(scen, target, tag)
                 else:
                     run = self.run_pgbench(scen, target, tag)
                 others = self.others_share(before)
                 run.update(target=target, repeat=r + 1, background_busy=busy,
                            others_cpu=others)
+                failed_outright = run.get("error") and not run.get("xacts")  # noise or not
                 if (scen.kind == "idle" or others * 100 <= self.opts.max_others
-                        or attempt == 2 or self.retries_left <= 0):
+                        or failed_outright or attempt == 2 or self.retries_left <= 0):
                     break
                 self.retries_left -= 1
                 entry["discarded"].append(run)
@@ -822,7 +993,7 @@ log_stats = 0
     def shutdown(self):
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)  # finish stopping what was started
-        for name in ("pgbench", "idle_clients"):
+        for name in ("pgbench", "idle_clients", "login_storm"):
             self.procs.stop(name, ((signal.SIGTERM, 3),))
         for name in list(self.poolers):
             self.procs.stop(name)
@@ -992,7 +1163,7 @@ def main():
     started = time.monotonic()
     try:
         say(f"scratch PostgreSQL 15 and the poolers in {opts.run_dir}")
-        bench.setup()
+        bench.setup(chosen)
         base = f" (weir-base: {bench.weir_base_version})" if bench.weir_base_version else ""
         say(f"{bench.weir_version or 'noise run'}{base}; {bench.pgbouncer_version}; PostgreSQL on "
             f"port {bench.pg_port}; "

@@ -12,7 +12,9 @@ import statistics
 
 METRICS = ("tps", "lat_avg_ms", "p50_ms", "p99_ms", "p999_ms", "max_ms", "cpu_us", "cpu_user_us",
            "cpu_kernel_us", "syscalls_per", "switches_per", "conn_ms",
-           "bytes_per_client", "rss_before_kb", "rss_after_kb", "rss_after_close_kb", "login_s")
+           "bytes_per_client", "rss_before_kb", "rss_after_kb", "rss_after_close_kb", "login_s",
+           "cpu_ms_per_s", "alone_tps", "alone_p50_ms", "alone_p99_ms", "alone_cpu_ms_per_s",
+           "p50_storm_over_alone", "p99_storm_over_alone", "storm_logins_per_s", "storm_failed")
 
 # The issue's targets: (id, text, goal text, test)
 TARGETS = [
@@ -106,6 +108,8 @@ def _goals(name, entry, cand):
             goals.append(_goal("tps_other", "TPS", r.get("tps"), ">=", 1.00))
     elif entry["kind"] == "idle":
         goals.append(_goal("rss_idle", "RSS/client", r.get("bytes_per_client"), "<=", 0.75))
+    elif entry["kind"] == "storm":
+        return goals  # the issue sets no figure for it: the table shows the ratios
     else:
         goals.append(_goal("tps_other", "TPS", r.get("tps"), ">=", 1.00))
     if name.startswith("fairness"):
@@ -256,6 +260,30 @@ def render(data, markdown=False):
         out.append(_table(["scenario", "target", "p50 ms", "p99 ms", "p99.9 ms", "max ms",
                            "p99/p50", "µs added over direct (p50)"], lat_rows, markdown))
         out.append("")
+    storm_rows = []
+    for name, e in data["scenarios"].items():
+        if e["kind"] != "storm":
+            continue
+        for t, m in e["median"].items():
+            storm_rows.append([name, t, _f(m.get("alone_p50_ms"), 3), _f(m.get("alone_p99_ms"), 3),
+                               _f(m.get("p50_ms"), 3), _f(m.get("p99_ms"), 3),
+                               _f(m.get("p50_storm_over_alone")), _f(m.get("p99_storm_over_alone")),
+                               _f(m.get("alone_tps"), 0), _f(m.get("tps"), 0),
+                               _f(m.get("storm_logins_per_s"), 0), _f(m.get("storm_failed"), 0),
+                               _f(m.get("alone_cpu_ms_per_s"), 0), _f(m.get("cpu_ms_per_s"), 0)])
+        ra = e["ratios"].get("ref", {})
+        if ra:
+            storm_rows.append([name, f"{cs}/{rs}"] + [_f(ra.get(k)) for k in (
+                "alone_p50_ms", "alone_p99_ms", "p50_ms", "p99_ms", "p50_storm_over_alone",
+                "p99_storm_over_alone", "alone_tps", "tps", "storm_logins_per_s")]
+                + ["", _f(ra.get("alone_cpu_ms_per_s")), _f(ra.get("cpu_ms_per_s"))])
+    if storm_rows:
+        out.append(_table(["scenario", "target", "alone p50 ms", "alone p99 ms", "storm p50 ms",
+                           "storm p99 ms", "p50 storm/alone", "p99 storm/alone", "alone TPS",
+                           "storm TPS", "storm logins/s", "failed logins",
+                           "pooler CPU ms/s alone", "pooler CPU ms/s storm"], storm_rows,
+                          markdown))
+        out.append("")
     idle_rows = []
     for name, e in data["scenarios"].items():
         if e["kind"] != "idle":
@@ -362,6 +390,11 @@ def run_summary(run):
     parts = [f"{run.get('tps', 0):,.0f} tps"]
     if "p99_ms" in run:
         parts.append(f"p50 {run['p50_ms']:.3f} p99 {run['p99_ms']:.3f} ms")
+    if "alone_p99_ms" in run:
+        parts.append(f"alone: p50 {run['alone_p50_ms']:.3f} p99 {run['alone_p99_ms']:.3f} ms")
+    if "storm_logins_per_s" in run:
+        parts.append(f"storm {run['storm_logins_per_s']:.0f} logins/s "
+                     f"({run['storm_failed']} failed)")
     if "cpu_us" in run:
         parts.append(f"cpu {run['cpu_us']:.1f} µs")
     if run.get("error"):

@@ -52,8 +52,12 @@ static bool is_ignored(const struct config *cfg, const char *name)
 	return false;
 }
 
-/* One "-c key=value" / "--key=value" item of `options`, with backslash escapes. */
-static const char *next_option(const char *p, char *out, size_t cap)
+/*
+ * One "-c key=value" / "--key=value" item of `options`, with backslash escapes as in
+ * PostgreSQL's pg_split_opts. NULL at the end of opts; *dangling is set when the item ends
+ * in a backslash that escapes nothing.
+ */
+static const char *next_option(const char *p, char *out, size_t cap, bool *dangling)
 {
 	size_t n = 0;
 
@@ -62,8 +66,10 @@ static const char *next_option(const char *p, char *out, size_t cap)
 	if (!*p)
 		return NULL;
 	while (*p && !isspace((unsigned char)*p)) {
-		if (*p == '\\' && p[1])
-			p++;
+		if (*p == '\\' && !*++p) {
+			*dangling = true;
+			break;
+		}
 		if (n + 1 < cap)
 			out[n++] = *p;
 		p++;
@@ -108,18 +114,24 @@ static bool parse_options(struct client *client, const char *opts)
 {
 	char item[1024];
 	const char *p = opts;
+	bool dangling = false;
 
-	while ((p = next_option(p, item, sizeof(item)))) {
+	while ((p = next_option(p, item, sizeof(item), &dangling))) {
 		char *kv = item + 2;
 
-		if (strcmp(item, "-c") == 0) {
-			p = next_option(p, item, sizeof(item));
+		if (strcmp(item, "-c") == 0 && !dangling) {
+			p = next_option(p, item, sizeof(item), &dangling);
 			if (!p)
 				return bad_options(client);
 			kv = item;
-		} else if (strncmp(item, "-c", 2) != 0 && strncmp(item, "--", 2) != 0) {
-			return bad_options(client);
 		}
+		if (dangling) {
+			client_close(client, "08P01",
+				     "invalid startup parameter in options: trailing backslash");
+			return false;
+		}
+		if (kv != item && strncmp(item, "-c", 2) != 0 && strncmp(item, "--", 2) != 0)
+			return bad_options(client);
 		if (!strchr(kv, '='))
 			return bad_options(client);
 		if (!apply_option(client, kv))
@@ -344,14 +356,42 @@ static void login_untyped(struct client *client)
 	}
 }
 
+/*
+ * While authenticating, a client may send its password or SASL responses ('p') and
+ * Terminate ('X'), nothing else (as PostgreSQL). The type byte is judged as soon as it is
+ * here: an untyped packet, say a second StartupMessage, read as a typed message has type
+ * 0 and a length of kilobytes made of its own length and version bytes, which would
+ * otherwise be waited for.
+ */
+static bool expected_during_auth(struct client *client)
+{
+	const struct iobuf *b = client->conn.buf;
+	uint8_t type;
+
+	if (!b || iobuf_unscanned(b) == 0)
+		return true;
+	type = b->data[b->scan_pos];
+	if (type == 'p' || type == 'X')
+		return true;
+	if (isprint(type))
+		client_close(client, "08P01", "expected a password message, got '%c'", type);
+	else
+		client_close(client, "08P01", "expected a password message, got type byte 0x%02x",
+			     type);
+	return false;
+}
+
 static void login_typed(struct client *client)
 {
 	while (!client->conn.closed && client->phase != LOGIN_DONE && client->phase != LOGIN_KDF &&
 	       client->phase != LOGIN_LOOKUP && client->state == CL_LOGIN) {
 		const uint8_t *msg;
 		uint32_t total;
-		int r = relay_next_message(&client->conn, 65536, &msg, &total);
+		int r;
 
+		if (!expected_during_auth(client))
+			return;
+		r = relay_next_message(&client->conn, 65536, &msg, &total);
 		if (r == 0)
 			return;
 		if (r < 0) {
@@ -360,11 +400,6 @@ static void login_typed(struct client *client)
 		}
 		if (msg[0] == 'X') {
 			client_close(client, NULL, "client close request");
-			return;
-		}
-		if (msg[0] != 'p') {
-			client_close(client, "08P01", "expected a password message, got '%c'",
-				     msg[0]);
 			return;
 		}
 		relay_consume(&client->conn, total);
