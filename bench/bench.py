@@ -112,13 +112,13 @@ def scenarios(idle_clients):
                         2000, ["-S", "-M", "simple"], direct=False))
     out.append(Scenario("idle", f"{idle_clients:,} idle logged-in clients", "idle", idle_clients,
                         direct=False))
-    # TLS terminated by the pooler: only with --only until weir speaks TLS.
+    # TLS terminated by the pooler (certificates made by the run).
     out.append(Scenario("churn-tls-c50", "connection churn -C -S, TLS + SCRAM, 50 clients",
                         "pgbench", 50, ["-C", "-S", "-M", "simple"], direct=False,
-                        per="connection", tls=True, in_full_run=False))
+                        per="connection", tls=True))
     out.append(Scenario("storm-tls", f"select-only, 10 TLS clients, alone and during a storm of "
                         f"{STORM_CLIENTS} TLS + SCRAM reconnects", "storm", 10,
-                        ["-S", "-M", "simple"], direct=False, tls=True, in_full_run=False))
+                        ["-S", "-M", "simple"], direct=False, tls=True))
     return out
 
 

@@ -10,10 +10,12 @@
 #include "auth_scram.h"
 #include "common.h"
 #include "conn.h"
+#include "kdf.h"
 #include "list.h"
 #include "params.h"
 #include "pool.h"
 #include "wheel.h"
+#include "wire.h"
 
 struct worker;
 struct server;
@@ -198,6 +200,19 @@ void client_tls_done(struct conn *c, const char *err);
 void client_login_on_data(struct client *client);
 void client_auth_start(struct client *client);
 void client_auth_on_message(struct client *client, uint8_t type, const uint8_t *body, uint32_t len);
+/* What client_auth.c shares with client_scram.c. */
+void client_auth_failed(struct client *client); /* 28P01, as for a wrong password */
+/* An authentication request; false when the client was closed. */
+bool client_auth_send(struct client *client, enum wire_auth_code code, const void *data,
+		      size_t len);
+/* Hands PBKDF2 to the KDF pool (LOGIN_KDF, socket unread); done continues the login. */
+void client_auth_wait_for_kdf(struct client *client, const char *password,
+			      const struct scram_kdf_params *params, kdf_done_fn done);
+
+/* The SCRAM exchange (client_scram.c): the mechanisms, client-first, client-final. */
+void client_scram_ask(struct client *client);
+void client_scram_initial(struct client *client, const uint8_t *body, uint32_t len);
+void client_scram_final(struct client *client, const uint8_t *body, uint32_t len);
 /*
  * The secret of a user auth_file does not know, from auth_query when it applies
  * (client_auth_query.c). True when the login can go on now (client->login->source is set);
