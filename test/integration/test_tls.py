@@ -4,11 +4,14 @@ sslmodes from both ends, client certificates, reload of the certificate, the `tl
 and large transfers through TLS. The certificates are made at test time (tlscerts.py); the
 test PostgreSQL serves TLS with the same CA, so weir's server side is exercised too."""
 
+import os
 import shutil
 import socket
 import ssl
 import struct
+import subprocess
 import threading
+import time
 
 import psycopg
 import pytest
@@ -460,3 +463,46 @@ def test_hba_cert_with_and_without_a_map_and_hostssl_rules(pg, weir, run_dir):
         assert conn.execute("SELECT 1").fetchone() == (1,)
     with pytest.raises(psycopg.OperationalError, match="rejects connection"):
         connect(inst, sslmode="disable")
+
+
+def test_psql_with_verify_full_and_channel_binding(pg, weir):
+    inst = weir(tls_keys(pg))
+    dsn = (f"host=localhost port={inst.port} dbname=app user=scram_user sslmode=verify-full "
+           f"sslrootcert={pg.certs.ca} channel_binding=require")
+    env = dict(os.environ, PGPASSWORD=pg.passwords["scram_user"])
+    out = subprocess.run(["psql", dsn, "-XAtc", "SELECT 'through weir'"], env=env,
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and out.stdout.strip() == "through weir", out.stderr
+    out = subprocess.run(["psql", dsn.replace("localhost", "127.0.0.1").replace(
+        f"sslrootcert={pg.certs.ca}", f"sslrootcert={pg.certs.stranger_ca}"), "-XAtc",
+        "SELECT 1"], env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0 and "certificate verify failed" in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("pool_mode", ["session", "transaction"])
+def test_a_tls_client_that_stops_reading_gets_every_byte_when_it_resumes(pg, weir, pool_mode):
+    """Backpressure through TLS on both sides: the client's socket fills, weir keeps the
+    ciphertext the kernel did not take and stops reading the server; once the client
+    reads again, everything arrives in order, and another client was served meanwhile."""
+    inst = weir(tls_keys(pg, pool_mode=pool_mode, server_tls_sslmode="require"))
+    rows, width = 3000, 10000
+    with TlsWire(direct_tls(inst, ca=pg.certs.ca)) as wire:
+        wire_login(wire, "scram_user", pg.passwords["scram_user"])
+        wire.send(b"Q" + struct.pack("!I", 4 + 1 + 80) + (
+            f"SELECT i, repeat(chr(65 + i % 26), {width}) FROM generate_series(1, {rows}) i"
+            .ljust(80).encode()) + b"\0")
+        time.sleep(2)  # read nothing: weir's writes to this client block
+        still_serves(inst)
+        seen = 0
+        while True:
+            kind, payload = wire.read_message(timeout=30)
+            if kind == b"D":
+                seen += 1
+                (n,) = struct.unpack("!i", payload[2:6])
+                i = int(payload[6:6 + n])
+                (m,) = struct.unpack("!i", payload[6 + n:10 + n])
+                assert i == seen and m == width
+                assert payload[10 + n:] == bytes([65 + i % 26]) * width
+            elif kind == b"Z":
+                break
+        assert seen == rows
