@@ -43,6 +43,12 @@ void iobuf_put(struct iobuf_pool *p, struct iobuf *b);
  */
 MUST_CHECK bool iobuf_reserve(struct iobuf_pool *p, struct iobuf **bp, uint32_t need, uint32_t max);
 
+/*
+ * Queues len bytes at the end of *bp (taken from the pool when NULL), as one output queue:
+ * approved and received at once. False if they cannot be held (the caller closes).
+ */
+MUST_CHECK bool iobuf_append(struct iobuf_pool *p, struct iobuf **bp, const void *data, size_t len);
+
 /* Moves unsent bytes to the start of the buffer. */
 void iobuf_compact(struct iobuf *b);
 

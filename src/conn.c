@@ -211,17 +211,8 @@ bool conn_has_output(const struct conn *c)
 
 static bool queue_output(struct conn *c, const uint8_t *data, size_t len)
 {
-	struct iobuf_pool *pool = &c->worker->bufs;
-
-	if (len > UINT32_MAX / 2)
+	if (!iobuf_append(&c->worker->bufs, &c->out, data, len))
 		return false;
-	if (!c->out)
-		c->out = iobuf_get(pool);
-	if (!iobuf_reserve(pool, &c->out, (uint32_t)len, UINT32_MAX / 2))
-		return false;
-	memcpy(c->out->data + c->out->scan_pos, data, len);
-	c->out->scan_pos += (uint32_t)len;
-	c->out->recv_pos = c->out->scan_pos;
 	conn_update_events(c);
 	return true;
 }

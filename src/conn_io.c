@@ -173,18 +173,7 @@ void io_tls_close(SSL *ssl, bool established)
 /* Ciphertext the socket did not take, kept in conn.tls_out (a buffer of the worker's pool). */
 static bool keep_ciphertext(struct conn *c, const uint8_t *data, size_t len)
 {
-	struct iobuf_pool *pool = &c->worker->bufs;
-
-	if (len > UINT32_MAX / 2)
-		return false;
-	if (!c->tls_out)
-		c->tls_out = iobuf_get(pool);
-	if (!iobuf_reserve(pool, &c->tls_out, (uint32_t)len, UINT32_MAX / 2))
-		return false;
-	memcpy(c->tls_out->data + c->tls_out->scan_pos, data, len);
-	c->tls_out->scan_pos += (uint32_t)len;
-	c->tls_out->recv_pos = c->tls_out->scan_pos;
-	return true;
+	return iobuf_append(&c->worker->bufs, &c->tls_out, data, len);
 }
 
 static int wbio_write(BIO *bio, const char *data, int len)

@@ -109,3 +109,20 @@ bool iobuf_reserve(struct iobuf_pool *p, struct iobuf **bp, uint32_t need, uint3
 	*bp = nb;
 	return true;
 }
+
+bool iobuf_append(struct iobuf_pool *p, struct iobuf **bp, const void *data, size_t len)
+{
+	struct iobuf *b;
+
+	if (len > UINT32_MAX / 2)
+		return false;
+	if (!*bp)
+		*bp = iobuf_get(p);
+	if (!iobuf_reserve(p, bp, (uint32_t)len, UINT32_MAX / 2))
+		return false;
+	b = *bp;
+	memcpy(b->data + b->scan_pos, data, len);
+	b->scan_pos += (uint32_t)len;
+	b->recv_pos = b->scan_pos;
+	return true;
+}

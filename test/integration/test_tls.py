@@ -284,17 +284,22 @@ def test_set_client_tls_sslmode_on_the_console_applies_to_new_clients(pg, weir):
         assert before.execute("SELECT 1").fetchone() == (1,)
 
 
+def start_up_ini(run_dir, cert, key, extra=""):
+    """A config that requires client TLS, for runs of weir that must stop at start-up."""
+    ini = run_dir / "weir.ini"
+    ini.write_text("[databases]\napp = host=127.0.0.1\n[weir]\n"
+                   f"listen_port = {free_port()}\nunix_socket_dir = {run_dir}\n"
+                   f"client_tls_sslmode = require\nclient_tls_cert_file = {cert}\n"
+                   f"client_tls_key_file = {key}\n{extra}")
+    shutil.chown(ini, "weir", "weir")
+    return ini
+
+
 def test_a_broken_certificate_at_start_up_stops_weir_with_the_reason(pg, run_dir, run_weir):
     bad = run_dir / "bad.crt"
     bad.write_text("garbage\n")
     shutil.chown(bad, "weir", "weir")
-    ini = run_dir / "weir.ini"
-    ini.write_text("[databases]\napp = host=127.0.0.1\n[weir]\n"
-                   f"listen_port = {free_port()}\nunix_socket_dir = {run_dir}\n"
-                   f"client_tls_sslmode = require\nclient_tls_cert_file = {bad}\n"
-                   f"client_tls_key_file = {pg.certs.server_key}\n")
-    shutil.chown(ini, "weir", "weir")
-    code, out = run_weir([ini])
+    code, out = run_weir([start_up_ini(run_dir, bad, pg.certs.server_key)])
     assert code != 0
     assert f'cannot load certificate "{bad}"' in out, out
 
@@ -399,13 +404,7 @@ def test_protocols_and_tls13_ciphers_are_applied(pg, weir):
 ])
 def test_invalid_tls_settings_stop_start_up_with_the_reason(pg, run_dir, run_weir, key, value,
                                                             error):
-    c = pg.certs
-    ini = run_dir / "weir.ini"
-    ini.write_text("[databases]\napp = host=127.0.0.1\n[weir]\n"
-                   f"listen_port = {free_port()}\nunix_socket_dir = {run_dir}\n"
-                   f"client_tls_sslmode = require\nclient_tls_cert_file = {c.server}\n"
-                   f"client_tls_key_file = {c.server_key}\n{key} = {value}\n")
-    shutil.chown(ini, "weir", "weir")
+    ini = start_up_ini(run_dir, pg.certs.server, pg.certs.server_key, f"{key} = {value}\n")
     code, out = run_weir([ini])
     assert code != 0 and error in out, out
 
