@@ -110,17 +110,17 @@ static bool bad_options(struct client *client)
 	return false;
 }
 
-static bool parse_options(struct client *client, const char *opts)
+/* item has room for all of opts, so that no value is ever cut short. */
+static bool parse_options_into(struct client *client, const char *opts, char *item, size_t cap)
 {
-	char item[1024];
 	const char *p = opts;
 	bool dangling = false;
 
-	while ((p = next_option(p, item, sizeof(item), &dangling))) {
+	while ((p = next_option(p, item, cap, &dangling))) {
 		char *kv = item + 2;
 
 		if (strcmp(item, "-c") == 0 && !dangling) {
-			p = next_option(p, item, sizeof(item), &dangling);
+			p = next_option(p, item, cap, &dangling);
 			if (!p)
 				return bad_options(client);
 			kv = item;
@@ -138,6 +138,16 @@ static bool parse_options(struct client *client, const char *opts)
 			return false;
 	}
 	return true;
+}
+
+static bool parse_options(struct client *client, const char *opts)
+{
+	size_t cap = strlen(opts) + 3; /* an item is at most all of opts */
+	char *item = xmalloc(cap);
+	bool ok = parse_options_into(client, opts, item, cap);
+
+	free(item);
+	return ok;
 }
 
 static bool is_true(const char *v)

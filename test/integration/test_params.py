@@ -116,3 +116,18 @@ def test_tracked_value_longer_than_4_kb_is_applied(weir, mode):
     with inst.connect(autocommit=True, application_name=name) as conn:
         assert show(conn, "application_name") == name[:63]
         assert conn.execute("SELECT 'after the long SET'").fetchone() == ("after the long SET",)
+
+
+def test_an_options_item_longer_than_1_kb_is_read_whole(weir):
+    """An `options` item is never cut short (it once was, at 1,023 bytes): the name of an
+    unsupported parameter 1,100 bytes long is read up to its `=` (cut at 1,023 bytes it had
+    none, and the item was refused as malformed instead)."""
+    inst = weir(one_server())
+    name = "x" * 1100
+    with PgWire(inst.port) as wire:
+        with pytest.raises(WireError) as info:
+            wire_login(wire, "scram_user", "unused", extra={"options": f"-c {name}=1"})
+    assert info.value.sqlstate == "08P01"
+    assert info.value.message.startswith(f"unsupported startup parameter in options: {name[:200]}")
+    with inst.connect(autocommit=True, options="-c TimeZone=UTC") as conn:
+        assert show(conn, "TimeZone") == "UTC"
