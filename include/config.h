@@ -299,6 +299,12 @@ struct config *config_ref(struct config *cfg);
 /* Drops a reference; frees at 0, wiping password strings. NULL is allowed. */
 void config_unref(struct config *cfg);
 
+/*
+ * The host weir connects to for a `host=` value that may be a comma-separated list: the
+ * first one, into buf (empty for NULL). Returns buf.
+ */
+const char *config_first_host(const char *hosts, char *buf, size_t len);
+
 /* Exact-name lookups (O(log n)); NULL if absent. config_find_db does not fall back to "*". */
 const struct db_def *config_find_db(const struct config *cfg, const char *name);
 const struct user_def *config_find_user(const struct config *cfg, const char *name);

@@ -23,9 +23,7 @@ typedef struct ssl_st SSL;
 /* conn.tls_io: what a TLS read or write is blocked on, beyond its own direction. */
 enum {
 	TLS_HANDSHAKE = 1,	  /* conn_tls_start: the handshake runs; no reads or writes */
-	TLS_HS_WANTS_WRITE = 2,	  /* the handshake waits for the socket to be writable */
-	TLS_READ_WANTS_WRITE = 4, /* a read needs the socket writable (key update) */
-	TLS_WRITE_WANTS_READ = 8, /* a write needs the socket readable */
+	TLS_WRITE_WANTS_READ = 2, /* a write needs the socket readable */
 };
 
 enum conn_kind {

@@ -45,6 +45,14 @@ enum io_result conn_read(struct conn *c, void *buf, size_t len, size_t *n);
 enum io_result conn_write(struct conn *c, const void *buf, size_t len, size_t *n);
 
 /*
+ * weir's write BIO for connections (tls.c makes the BIO_METHOD of each context from
+ * these): ciphertext goes to the socket at once, what it does not take to conn.tls_out.
+ */
+typedef struct bio_st BIO;
+int conn_io_wbio_write(BIO *bio, const char *data, int len);
+long conn_io_wbio_ctrl(BIO *bio, int cmd, long num, void *ptr);
+
+/*
  * Makes ssl the connection's session, writing through weir's BIO (conn_io.c). False if
  * the BIO cannot be made (the caller frees ssl).
  */

@@ -13,6 +13,7 @@
 struct config;
 struct conn;
 typedef struct ssl_st SSL;
+typedef struct bio_method_st BIO_METHOD;
 
 enum tls_role {
 	TLS_ACCEPT, /* weir is the TLS server: towards clients */
@@ -42,6 +43,8 @@ int tls_ctx_mode(const struct tls_ctx *t);
  */
 SSL *tls_session_new(struct tls_ctx *t, int fd, const char *host);
 void tls_session_free(SSL *ssl);
+/* The session's context's BIO_METHOD for weir's connection writes (conn_tls_attach). */
+const BIO_METHOD *tls_session_wbio_method(SSL *ssl);
 
 /* "TLSv1.3/TLS_AES_256_GCM_SHA384" into buf (SHOW CLIENTS/SERVERS `tls`, login log). */
 void tls_describe(SSL *ssl, char *buf, size_t len);

@@ -212,9 +212,7 @@ struct aq_conn *aq_conn_open(struct worker *w, const struct aq_conn_params *p,
 		die("cannot create a timer");
 	wipe_answer(c);
 	/* host lists: the first host serves auth_query */
-	snprintf(first, sizeof(first), "%.*s", p->host ? (int)strcspn(p->host, ",") : 0,
-		 p->host ? p->host : "");
-	c->host = p->host ? xstrdup(first) : NULL;
+	c->host = p->host ? xstrdup(config_first_host(p->host, first, sizeof(first))) : NULL;
 	c->state = AQC_RESOLVING;
 	arm_timer(c, c->connect_timeout);
 	if (p->error)

@@ -480,3 +480,9 @@ void config_peer_free(struct peer_def *p)
 {
 	free_fields(&peer_set, p);
 }
+
+const char *config_first_host(const char *hosts, char *buf, size_t len)
+{
+	snprintf(buf, len, "%.*s", hosts ? (int)strcspn(hosts, ",") : 0, hosts ? hosts : "");
+	return buf;
+}

@@ -23,8 +23,9 @@
 
 /*
  * The events the connection's state wants registered now. A TLS write blocked on input
- * waits for EV_READ instead of EV_WRITE (which would fire at once, again and again), and a
- * TLS read blocked on output adds EV_WRITE.
+ * waits for EV_READ instead of EV_WRITE (which would fire at once, again and again), and
+ * ciphertext kept in tls_out adds EV_WRITE. Writes never block a TLS read or handshake:
+ * weir's BIO takes every byte (conn_io.c).
  */
 static short wanted_events(const struct conn *c)
 {
@@ -32,14 +33,14 @@ static short wanted_events(const struct conn *c)
 	short want = 0;
 
 	if (c->tls_io & TLS_HANDSHAKE)
-		return c->tls_io & TLS_HS_WANTS_WRITE || c->tls_out ? EV_WRITE | EV_READ : EV_READ;
+		return c->tls_out ? EV_WRITE | EV_READ : EV_READ;
 	if (c->reading && !c->paused && !c->suspended)
 		want |= EV_READ;
 	if ((c->out != NULL && !c->corked) || peer_pending || c->connecting)
 		want |= EV_WRITE;
 	if ((c->tls_io & TLS_WRITE_WANTS_READ) && (want & EV_WRITE))
 		want = (short)((want & ~EV_WRITE) | EV_READ);
-	if ((c->tls_io & TLS_READ_WANTS_WRITE) || c->tls_out)
+	if (c->tls_out)
 		want |= EV_WRITE;
 	return want;
 }
@@ -106,11 +107,9 @@ static void on_event(evutil_socket_t fd, short what, void *arg)
 		tls_handshake_step(c);
 		return;
 	}
-	/* a TLS operation blocked the other way goes on with the event it waited for */
+	/* a TLS write blocked on input goes on with the event it waited for */
 	if ((what & EV_READ) && (c->tls_io & TLS_WRITE_WANTS_READ))
 		what |= EV_WRITE;
-	if ((what & EV_WRITE) && (c->tls_io & TLS_READ_WANTS_WRITE))
-		what |= EV_READ;
 	if (what & EV_WRITE)
 		relay_on_writable(c);
 	if (!(what & EV_READ) || c->closed || c->fd < 0)

@@ -17,7 +17,6 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <string.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -176,7 +175,7 @@ static bool keep_ciphertext(struct conn *c, const uint8_t *data, size_t len)
 	return iobuf_append(&c->worker->bufs, &c->tls_out, data, len);
 }
 
-static int wbio_write(BIO *bio, const char *data, int len)
+int conn_io_wbio_write(BIO *bio, const char *data, int len)
 {
 	struct conn *c = BIO_get_data(bio);
 	size_t n = 0;
@@ -191,7 +190,7 @@ static int wbio_write(BIO *bio, const char *data, int len)
 	return len;
 }
 
-static long wbio_ctrl(BIO *bio, int cmd, long num, void *ptr)
+long conn_io_wbio_ctrl(BIO *bio, int cmd, long num, void *ptr)
 {
 	(void)bio;
 	(void)num;
@@ -199,23 +198,11 @@ static long wbio_ctrl(BIO *bio, int cmd, long num, void *ptr)
 	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
 }
 
-static BIO_METHOD *wbio_method; /* set once by make_wbio_method, then only read */
-static pthread_once_t wbio_once = PTHREAD_ONCE_INIT;
-
-static void make_wbio_method(void)
-{
-	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "weir-conn");
-
-	if (m && BIO_meth_set_write(m, wbio_write) == 1 && BIO_meth_set_ctrl(m, wbio_ctrl) == 1)
-		wbio_method = m;
-}
-
 bool conn_tls_attach(struct conn *c, SSL *ssl)
 {
-	BIO *w;
+	BIO *w = BIO_new(tls_session_wbio_method(ssl));
 
-	(void)pthread_once(&wbio_once, make_wbio_method);
-	if (!wbio_method || !(w = BIO_new(wbio_method)))
+	if (!w)
 		return false;
 	BIO_set_data(w, c);
 	BIO_set_init(w, 1);
@@ -260,8 +247,8 @@ enum io_result conn_read(struct conn *c, void *buf, size_t len, size_t *n)
 	if (c->tls) {
 		bool blocked;
 
+		/* weir's BIO never blocks a write, so a read is never blocked on one */
 		r = io_tls_recv(c->tls, buf, len, n, &blocked);
-		note_blocked(c, blocked, TLS_READ_WANTS_WRITE);
 		if (c->tls_out) /* an alert or a key update answer waits to be sent */
 			conn_update_events(c);
 	} else {
@@ -295,14 +282,11 @@ enum io_result conn_write(struct conn *c, const void *buf, size_t len, size_t *n
 
 enum io_result conn_tls_handshake(struct conn *c, char *err, size_t errlen)
 {
-	bool wants_write;
+	bool wants_write; /* never: weir's BIO does not block writes (tls_out) */
 	enum io_result r = io_tls_handshake(c->tls, &wants_write, err, errlen);
 
-	c->tls_io &= (uint8_t)~TLS_HS_WANTS_WRITE;
 	if (r == IO_OK)
 		c->tls_io &= (uint8_t)~TLS_HANDSHAKE;
-	else if (r == IO_AGAIN && wants_write)
-		c->tls_io |= TLS_HS_WANTS_WRITE;
 	return r;
 }
 

@@ -235,9 +235,9 @@ void server_login_start(struct server *server)
 		connect_to(server, (const struct sockaddr *)&sun, len);
 		return;
 	}
-	snprintf(first, sizeof(first), "%.*s", (int)strcspn(host, ","), host);
 	server->phase = SLOGIN_RESOLVING;
-	if (dns_lookup(w->dns, first, port, &server->dns, on_resolved, server, &res) == DNS_DONE)
+	if (dns_lookup(w->dns, config_first_host(host, first, sizeof(first)), port, &server->dns,
+		       on_resolved, server, &res) == DNS_DONE)
 		on_resolved(server, &res);
 }
 

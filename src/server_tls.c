@@ -39,21 +39,14 @@ bool server_tls_begin(struct server *server)
 	return true;
 }
 
-/* The name or address of the server's host (the first of a list), for SNI and verify-full. */
-static const char *host_name(const struct server *server, char *buf, size_t len)
-{
-	const char *host = server->pool->db->def->host;
-
-	snprintf(buf, len, "%.*s", (int)strcspn(host ? host : "", ","), host ? host : "");
-	return buf;
-}
-
 SSL *server_tls_session(const struct server *server, int fd)
 {
 	struct tls_ctx *t = server->conn.worker->reg->tls_connect;
 	char host[256];
 
-	return t ? tls_session_new(t, fd, host_name(server, host, sizeof(host))) : NULL;
+	/* the name or address the server was reached by, for SNI and verify-full */
+	config_first_host(server->pool->db->def->host, host, sizeof(host));
+	return t ? tls_session_new(t, fd, host) : NULL;
 }
 
 static void start_handshake(struct server *server)

@@ -8,8 +8,8 @@
  * session.
  *
  * Entry points: tls_ctx_build, tls_ctx_ref, tls_ctx_unref, tls_session_new,
- * tls_session_free, tls_describe, tls_alpn_postgresql, tls_peer_common_name, tls_end_point,
- * tls_settings_differ.
+ * tls_session_free, tls_session_wbio_method, tls_describe, tls_alpn_postgresql,
+ * tls_peer_common_name, tls_end_point, tls_settings_differ.
  */
 #include <arpa/inet.h>
 #include <openssl/err.h>
@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "conn_io.h"
 #include "tls.h"
 
 static const unsigned char alpn_postgresql[] = "\012postgresql"; /* length-prefixed */
@@ -27,8 +28,9 @@ static const unsigned char alpn_postgresql[] = "\012postgresql"; /* length-prefi
 
 struct tls_ctx {
 	SSL_CTX *ctx;
-	unsigned refs; /* atomic */
-	int mode;      /* enum sslmode */
+	BIO_METHOD *wbio; /* weir's write BIO for connections (conn_io.c) */
+	unsigned refs;	  /* atomic */
+	int mode;	  /* enum sslmode */
 	enum tls_role role;
 	bool verify_name; /* TLS_CONNECT with verify-full: check the host name */
 };
@@ -304,10 +306,12 @@ struct tls_ctx *tls_ctx_build(const struct config *cfg, enum tls_role role, char
 	t->role = role;
 	ERR_clear_error();
 	t->ctx = SSL_CTX_new(role == TLS_ACCEPT ? TLS_server_method() : TLS_client_method());
-	if (t->ctx && setup(t, &s, err, errlen))
-		return t;
-	if (!t->ctx)
+	t->wbio = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "weir-conn");
+	if (!t->ctx || !t->wbio || BIO_meth_set_write(t->wbio, conn_io_wbio_write) != 1 ||
+	    BIO_meth_set_ctrl(t->wbio, conn_io_wbio_ctrl) != 1)
 		fail(err, errlen, "cannot create a TLS context", NULL);
+	else if (setup(t, &s, err, errlen))
+		return t;
 	tls_ctx_unref(t);
 	return NULL;
 }
@@ -324,6 +328,7 @@ void tls_ctx_unref(struct tls_ctx *t)
 	if (!t || __atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	SSL_CTX_free(t->ctx);
+	BIO_meth_free(t->wbio);
 	free(t);
 }
 
@@ -375,10 +380,18 @@ SSL *tls_session_new(struct tls_ctx *t, int fd, const char *host)
 
 void tls_session_free(SSL *ssl)
 {
+	struct tls_ctx *t;
+
 	if (!ssl)
 		return;
-	tls_ctx_unref(SSL_get_app_data(ssl));
-	SSL_free(ssl);
+	t = SSL_get_app_data(ssl);
+	SSL_free(ssl); /* first: its BIOs use the context's BIO_METHOD */
+	tls_ctx_unref(t);
+}
+
+const BIO_METHOD *tls_session_wbio_method(SSL *ssl)
+{
+	return ((const struct tls_ctx *)SSL_get_app_data(ssl))->wbio;
 }
 
 void tls_describe(SSL *ssl, char *buf, size_t len)
