@@ -180,6 +180,7 @@ struct config {
 	bool log_pooler_errors;
 	bool log_stats;
 	int verbose;
+	int workers; /* event loop threads; 0: one per core, at most WEIR_MAX_WORKERS */
 
 	/* console access */
 	char *admin_users;

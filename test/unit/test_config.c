@@ -107,7 +107,7 @@ TEST(config_key_table_has_the_105_keys_in_show_config_order)
 	}
 	for (size_t i = 0; i < config_nkeys; i++)
 		implemented += (config_keys[i].flags & CONFIG_IMPLEMENTED) != 0;
-	CHECK_INT(implemented, 91);
+	CHECK_INT(implemented, 92);
 	CHECK(config_find_key("service_name") == NULL);
 	CHECK(config_find_key("pool_mode")->flags & CONFIG_RELOAD);
 	CHECK(!(config_find_key("pkt_buf")->flags & CONFIG_RELOAD));
