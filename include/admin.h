@@ -14,6 +14,7 @@
 #include "conn.h"
 
 struct client;
+struct registry;
 struct worker;
 struct rowset;
 
@@ -69,3 +70,6 @@ void admin_complete(struct client *client, const char *tag);
  * whether an admin-only one may run. The reply (rows or error) is sent.
  */
 bool admin_show(struct client *client, const char *name);
+
+/* Clients logged in to the console on every worker (the others parked). */
+unsigned admin_console_count(const struct registry *reg);

@@ -180,3 +180,6 @@ enum scram_result auth_scram_client_final(struct scram_client *st,
 enum scram_result auth_scram_client_verify(struct scram_client *st, const char *server_final,
 					   size_t len);
 void auth_scram_client_reset(struct scram_client *st);
+
+/* Frees the calling thread's hashing context (a worker thread, as it ends). */
+void auth_scram_thread_end(void);

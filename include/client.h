@@ -76,6 +76,7 @@ struct client {
 	struct conn conn;
 	enum client_state state;
 	struct list_node node;	      /* on the list of its state */
+	struct list_node qnode;	      /* registry lock: in pool.queue while CL_WAITING */
 	struct list_node cancel_node; /* in registry.cancels once logged in */
 	struct wheel_entry timer;     /* in worker.deadlines while a timeout may apply */
 	struct pool *pool;	      /* borrowed; NULL before login, and on the console */

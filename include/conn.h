@@ -134,6 +134,12 @@ void conn_uncork(struct conn *c);
 /* Drops the buffer if it holds nothing, so idle connections hold no memory. */
 void conn_release_buf_if_empty(struct conn *c);
 
+/*
+ * Takes the connection out of its worker's loop, so that it can move to another worker
+ * (which then sets conn.worker and calls conn_update_events). It must hold no buffer.
+ */
+void conn_detach(struct conn *c);
+
 /* Removes events, closes the socket, frees buffers. The object itself stays. */
 void conn_shutdown(struct conn *c);
 /*

@@ -13,6 +13,7 @@
 
 struct client;
 struct worker;
+struct registry;
 struct config;
 struct user_def;
 struct db_def;
@@ -59,8 +60,11 @@ enum client_timeout deadline_overdue(const struct client *client, usec_t now);
 void deadline_update(struct client *client);
 /* The client is closing: its entry leaves the wheel. */
 void deadline_forget(struct client *client);
-/* After a reload changed the limits: files every client of worker w at its deadline now. */
-void deadline_refile_all(struct worker *w);
+/*
+ * After a reload changed the limits: files every client at its deadline now, in its own
+ * worker's wheel (the other workers are parked).
+ */
+void deadline_refile_all(struct registry *reg);
 
 /*
  * The janitor's pass at now: deadline_expire() collects the entries due, then each

@@ -11,6 +11,7 @@
 
 #include "common.h"
 #include "deadline.h"
+#include "inbox.h"
 #include "list.h"
 #include "params.h"
 
@@ -53,13 +54,34 @@ struct login_failure {
 extern const char *const client_state_names[CL_STATE_COUNT];
 extern const char *const server_state_names[SV_STATE_COUNT];
 
-struct pool {
-	struct list_node node;			  /* on registry.pools */
-	struct registry *reg;			  /* borrowed: for the current config */
-	struct database *db;			  /* borrowed from the registry */
-	struct user *user;			  /* borrowed: the server-side user */
+/*
+ * The pool's connections on one worker. Only that worker touches them; it changes the
+ * lists with the registry lock held, so that other workers may count them under the lock.
+ */
+struct pool_local {
 	struct list_head clients[CL_STATE_COUNT]; /* CL_LOGIN and CL_CLOSED unused */
 	struct list_head servers[SV_STATE_COUNT]; /* SV_CLOSED unused */
+	unsigned inbound; /* lock: idle servers handed to this worker, on their way */
+	bool nudged;	  /* lock: nudge is queued in the worker's inbox */
+	struct pool_nudge {
+		struct inbox_msg msg;
+		struct pool *pool;
+	} nudge;
+};
+
+struct pool {
+	struct list_node node;	  /* on registry.pools */
+	struct registry *reg;	  /* borrowed: for the current config */
+	struct database *db;	  /* borrowed from the registry */
+	struct user *user;	  /* borrowed: the server-side user */
+	struct pool_local *local; /* owned: one per worker, by worker.index */
+	/*
+	 * Lock: the waiting clients of every worker, first come first served (client.qnode),
+	 * and the servers in transit between workers (in no list, counted for the limits).
+	 */
+	struct list_head queue;
+	unsigned moving;
+	unsigned epoch;	  /* bumped by pool_retire: servers opened before are obsolete */
 	uint8_t *welcome; /* owned: ParameterStatus messages for new clients */
 	uint32_t welcome_len;
 	struct param_values defaults; /* tracked values of logins that asked for none of them */
@@ -75,6 +97,9 @@ struct pool {
 	struct pool_period *period;
 };
 
+/* The part of pool that belongs to worker w (which must be a complete type where used). */
+#define pool_here(pool, w) (&(pool)->local[(w)->index])
+
 struct pool *pool_create(struct registry *reg, struct database *db, struct user *user);
 void pool_free(struct pool *pool);
 
@@ -82,7 +107,11 @@ void pool_free(struct pool *pool);
 int pool_size(const struct pool *pool);
 int pool_min_size(const struct pool *pool);
 int pool_reserve_size(const struct pool *pool);
+/* Servers of every worker, those in transit included (registry lock held). */
 unsigned pool_server_count(const struct pool *pool);
+/* Servers or clients of every worker in one state (registry lock held). */
+unsigned pool_count_servers(const struct pool *pool, enum server_state state);
+unsigned pool_count_clients(const struct pool *pool, enum client_state state);
 /*
  * The pool's database definition changed: every server is closed instead of reused (idle
  * ones at once), the clients logged in so far keep the session values they were told at
@@ -107,8 +136,14 @@ void pool_unlink(struct client *client, struct server *server);
  * a client's, in session pooling) is the pool's default for that name.
  */
 void pool_note_login(struct pool *pool, const struct server *server);
-/* A server login failed: clients whose login waits for a server get the error. */
-void pool_login_failed(struct pool *pool, const char *sqlstate, const char *message);
+/*
+ * A server login on worker w failed: clients whose login waits for a server get the error
+ * (those of other workers from their own worker).
+ */
+void pool_login_failed(struct pool *pool, struct worker *w, const char *sqlstate,
+		       const char *message);
+/* Worker w's clients whose login waits for a server get the pool's login failure. */
+void pool_fail_logins(struct pool *pool, struct worker *w);
 void pool_login_succeeded(struct pool *pool);
 /*
  * A replication login failed or succeeded. Kept apart: a server may refuse replication

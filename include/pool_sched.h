@@ -44,11 +44,11 @@ void pool_schedule(struct pool *pool, struct worker *w);
 void pool_server_ready(struct server *server, struct client *opened_for);
 
 /*
- * Closes idle servers, longest idle first, while the pool has more than pool_size plus
+ * Closes idle servers of w, longest idle first, while the pool has more than pool_size plus
  * reserve_pool_size (a reload made it smaller). Servers in use are left to finish: they
  * are closed as they come back idle, since handing out a server trims first.
  */
-void pool_trim(struct pool *pool);
+void pool_trim(struct pool *pool, struct worker *w);
 
 /*
  * Opens a new server connection if the limits allow; reserve allows the reserve pool. In
@@ -56,3 +56,14 @@ void pool_trim(struct pool *pool);
  * server on its way.
  */
 bool pool_launch(struct pool *pool, struct worker *w, bool reserve);
+
+/*
+ * Asks worker w to schedule pool on its own loop (serve the queue with its idle servers,
+ * open what is needed there); posted at most once until it ran. Registry lock held.
+ */
+void pool_nudge(struct pool *pool, struct worker *w);
+
+/* After a loop pass of w: the idle servers promised to other workers leave (pool_sched.c). */
+void pool_send_outbound(struct worker *w);
+/* A server promised to another worker is closing: the promise is off. Registry lock held. */
+void pool_cancel_leaving(struct server *server);

@@ -6,12 +6,13 @@
  */
 #pragma once
 
+#include <pthread.h>
+
 #include "auth_scram.h"
 #include "cancel.h"
 #include "common.h"
 #include "list.h"
 #include "params.h"
-#include "random_pool.h"
 
 struct config;
 struct db_def;
@@ -66,6 +67,15 @@ struct user {
 };
 
 struct registry {
+	/*
+	 * Guards what workers share and change as they go: the lists of databases, users and
+	 * pools, the pools' shared parts and their per-worker lists, the counts of databases
+	 * and users, the users' cached keys and the cancel table. Recursive: the scheduler
+	 * closes and releases connections, which take it again. Not taken with one worker.
+	 */
+	pthread_mutex_t lock;
+	unsigned worker_count;	     /* fixed at start: how many workers run */
+	unsigned nclients;	     /* atomic: client connections, for max_client_conn */
 	struct config *cfg;	     /* owned reference: the current snapshot */
 	struct auth_file *auth;	     /* owned; may be NULL when no auth_file is set */
 	struct hba *hba;	     /* owned: rules and ident maps; NULL unless auth_type = hba */
@@ -78,7 +88,6 @@ struct registry {
 	bool suspended;		     /* SUSPEND: no connection but the console's is read */
 	uint32_t suspend_issuer;     /* connection id of the console client that issued it */
 	uint8_t mock_secret[32];     /* per process: salts of mock SCRAM exchanges */
-	struct random_pool random;   /* nonces and cancel keys */
 	struct param_names tracked;  /* tracked parameters, fixed at start */
 	struct param_cache canon;    /* how PostgreSQL reports values clients ask for */
 	struct cancel_table cancels; /* clients by cancel key */
@@ -86,7 +95,17 @@ struct registry {
 	char *conffile;		     /* owned: path for reload */
 	struct worker *workers[WEIR_MAX_WORKERS]; /* borrowed: each registers at creation */
 	unsigned nworkers;
-	uint32_t last_conn_id; /* atomic: connection ids are unique in the process */
+	/*
+	 * worker_exclusive(): one worker at a time holds `exclusive`; the others, told to
+	 * park, count themselves in `parked` and wait for `park_round` to change.
+	 */
+	pthread_mutex_t exclusive;
+	pthread_mutex_t park_lock;
+	pthread_cond_t park_cond;
+	unsigned parked;
+	unsigned park_round;
+	struct worker *exclusive_holder; /* atomic: who holds `exclusive`, or NULL */
+	uint32_t last_conn_id;		 /* atomic: connection ids are unique in the process */
 	/*
 	 * owned, reload.c's: per config_keys[] entry, the value the config file gives a key
 	 * that needs a restart, while it differs from the running one (else NULL); the array
@@ -98,7 +117,25 @@ struct registry {
 	struct pool_period *console_period; /* owned: the console's periods (stats.c) */
 };
 
-struct registry *registry_create(struct config *cfg, struct auth_file *auth, const char *conffile);
+/* worker_count: the workers that will run (fixed for the process). */
+struct registry *registry_create(struct config *cfg, struct auth_file *auth, const char *conffile,
+				 unsigned worker_count);
+
+/* The lock is not part of the registry's value: readers of a const registry take it too. */
+static inline void registry_lock(const struct registry *reg)
+{
+	if (reg->worker_count > 1)
+		pthread_mutex_lock((pthread_mutex_t *)&reg->lock);
+}
+
+static inline void registry_unlock(const struct registry *reg)
+{
+	if (reg->worker_count > 1)
+		pthread_mutex_unlock((pthread_mutex_t *)&reg->lock);
+}
+
+/* The number of workers cfg asks for: workers, or one per core (at most WEIR_MAX_WORKERS). */
+unsigned registry_worker_count(const struct config *cfg);
 void registry_free(struct registry *reg);
 
 /*
@@ -113,7 +150,7 @@ struct user *registry_find_user(const struct registry *reg, const char *name);
 /* The pool for (database, server-side user), created on first use. */
 struct pool *registry_pool(struct registry *reg, struct database *db, struct user *user);
 /* A client authenticated with an auth_query secret: u's servers log in with it (copied). */
-void registry_keep_query_secret(struct user *u, const char *secret, int kind);
+void registry_keep_query_secret(struct registry *reg, struct user *u, const char *secret, int kind);
 
 /*
  * Swaps in a new snapshot and auth_file (both taken; auth may be the running table, which

@@ -8,6 +8,7 @@
 
 #include "auth_scram.h"
 #include "common.h"
+#include "inbox.h"
 #include "conn.h"
 #include "dns.h"
 #include "list.h"
@@ -42,9 +43,13 @@ enum server_login_phase {
 struct server {
 	struct conn conn;
 	enum server_state state;
-	struct list_node node; /* on the list of its state in its pool */
-	struct pool *pool;     /* borrowed */
-	struct client *client; /* borrowed: linked client or NULL */
+	struct list_node node;	/* on the list of its state in its pool, on its worker */
+	struct inbox_msg move;	/* posted to the worker it is handed over to (pool_sched.c) */
+	struct worker *leaving; /* registry lock: handed over to it at the end of the loop pass */
+	struct list_node out_node; /* on worker.outbound while leaving */
+	unsigned epoch;		   /* pool.epoch when it was opened: older ones are obsolete */
+	struct pool *pool;	   /* borrowed */
+	struct client *client;	   /* borrowed: linked client or NULL */
 	enum server_login_phase phase;
 	struct dns_request dns;
 	struct scram_client scram;
@@ -89,6 +94,11 @@ struct server {
  */
 struct server *server_launch(struct pool *pool, struct worker *w, struct client *owner,
 			     struct client *for_client);
+/*
+ * An idle server handed over by another worker reached its new one (server.conn.worker):
+ * it joins that worker's idle servers and its loop. Registry lock held.
+ */
+void server_arrived(struct server *server);
 
 /*
  * What a login for client asks for tracked name idx: the client's value, else the

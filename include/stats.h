@@ -83,7 +83,7 @@ struct pool_state {
 	usec_t maxwait; /* how long the head of the waiting queue has waited */
 };
 
-/* Counts a pool's connections (over every worker); now is monotonic. */
+/* Counts a pool's connections (over every worker, parked); now is monotonic. */
 void stats_pool_state(const struct pool *pool, usec_t now, struct pool_state *out);
 
 /* The same for the admin console's commands (SHOW STATS' row of the console). */

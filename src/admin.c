@@ -103,8 +103,12 @@ static bool send_welcome(struct client *client)
 	struct registry *reg = client->conn.worker->reg;
 	uint8_t buf[512];
 	struct wire_builder b;
+	bool registered;
 
-	if (!cancel_register(&reg->cancels, &reg->random, client, 0))
+	registry_lock(reg);
+	registered = cancel_register(&reg->cancels, &client->conn.worker->random, client, 0);
+	registry_unlock(reg);
+	if (!registered)
 		return false;
 	wire_builder_init(&b, buf, sizeof(buf));
 	wire_auth_request(&b, WIRE_AUTH_OK, NULL, 0);
@@ -127,7 +131,8 @@ void admin_login(struct client *client)
 	}
 	client_forget_login_console(client, registry_user(w->reg, client->user_name), console);
 	client->admin = (uint8_t)role;
-	w->nclients--; /* the console does not count against max_client_conn */
+	/* the console does not count against max_client_conn */
+	(void)__atomic_sub_fetch(&w->reg->nclients, 1, __ATOMIC_RELAXED);
 	client_set_state(client, CL_ACTIVE);
 	if (!send_welcome(client)) {
 		client_close(client, NULL, "client socket error");
@@ -323,6 +328,33 @@ bool admin_parse(const char *sql, struct admin_query *q)
 
 /* ---- dispatch ---- */
 
+struct console_run {
+	struct client *client;
+	const struct admin_command *cmd;
+	const struct admin_query *q;
+	const char *sql;
+};
+
+static void run_command(struct worker *w, void *arg)
+{
+	struct console_run *r = arg;
+
+	(void)w;
+	r->cmd->run(r->client, r->q, r->sql);
+}
+
+/*
+ * Every command runs with the other workers parked: SHOW reads their connections and
+ * figures, the others change them (KILL, PAUSE, RELOAD...), as from one thread.
+ */
+static void run_parked(struct client *client, const struct admin_command *cmd,
+		       const struct admin_query *q, const char *sql)
+{
+	struct console_run r = { client, cmd, q, sql };
+
+	worker_exclusive(client->conn.worker, run_command, &r);
+}
+
 static void run_query(struct client *client, const char *sql)
 {
 	struct worker *w = client->conn.worker;
@@ -345,7 +377,7 @@ static void run_query(struct client *client, const char *sql)
 		admin_error(client, "08P01", "admin access needed");
 		return;
 	}
-	cmd->run(client, &q, sql);
+	run_parked(client, cmd, &q, sql);
 }
 
 static void count_bytes(struct client *client)
@@ -393,6 +425,15 @@ enum relay_action admin_on_message(struct client *client, uint8_t type, const ui
 		return RELAY_STOP;
 	count_bytes(client);
 	return RELAY_CONSUME;
+}
+
+unsigned admin_console_count(const struct registry *reg)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < reg->nworkers; i++)
+		n += reg->workers[i]->console_clients.count;
+	return n;
 }
 
 /* ---- deferred replies ---- */
@@ -455,10 +496,11 @@ static void end_wait(struct client *client)
 	client->db = NULL;
 }
 
-void admin_poll(struct worker *w)
+static void poll_parked(struct worker *w, void *arg)
 {
 	struct list_node *n, *t;
 
+	(void)arg;
 	list_for_each_safe(n, t, &w->console_clients) {
 		struct client *client = list_entry(n, struct client, node);
 		enum admin_wait what = (enum admin_wait)client->admin_wait;
@@ -474,6 +516,12 @@ void admin_poll(struct worker *w)
 			admin_complete(client, wait_tag(what));
 		read_again(client);
 	}
+}
+
+/* What a deferred reply waits for is read over every worker, parked. */
+void admin_poll(struct worker *w)
+{
+	worker_exclusive(w, poll_parked, NULL);
 }
 
 /*

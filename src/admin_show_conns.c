@@ -247,32 +247,40 @@ static void list_servers(struct show *sh, const struct list_head *list, enum soc
 	}
 }
 
-static void show_sockets_view(struct show *sh, enum socket_view view)
+/* One worker's connections of a pool, in SHOW's order. */
+static void list_local(struct show *sh, const struct pool_local *l, enum socket_view view)
 {
-	const struct worker *w = sh->client->conn.worker;
-	bool sockets = view >= VIEW_SOCKETS;
-	const struct list_node *n, *t;
 	static const int server_order[] = { SV_ACTIVE, SV_IDLE, SV_USED, SV_TESTED, SV_LOGIN };
 
-	show_begin(sh, socket_cols, sockets ? ARRAY_SIZE(socket_cols) : SOCKET_COLS_BASE);
 	if (view != VIEW_SERVERS) {
-		list_clients(sh, &w->console_clients, view);
-		if (sockets)
-			list_clients(sh, &w->login_clients, view);
+		list_clients(sh, &l->clients[CL_ACTIVE], view);
+		list_clients(sh, &l->clients[CL_WAITING], view);
+		if (view >= VIEW_SOCKETS)
+			list_clients(sh, &l->clients[CL_WAIT_WELCOME], view);
 	}
-	list_for_each_safe(n, t, &w->reg->pools) {
+	if (view == VIEW_CLIENTS)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(server_order); i++)
+		list_servers(sh, &l->servers[server_order[i]], view);
+}
+
+static void show_sockets_view(struct show *sh, enum socket_view view)
+{
+	const struct registry *reg = sh->client->conn.worker->reg;
+	bool sockets = view >= VIEW_SOCKETS;
+	const struct list_node *n, *t;
+
+	show_begin(sh, socket_cols, sockets ? ARRAY_SIZE(socket_cols) : SOCKET_COLS_BASE);
+	for (unsigned i = 0; i < reg->nworkers && view != VIEW_SERVERS; i++) {
+		list_clients(sh, &reg->workers[i]->console_clients, view);
+		if (sockets)
+			list_clients(sh, &reg->workers[i]->login_clients, view);
+	}
+	list_for_each_safe(n, t, &reg->pools) {
 		const struct pool *pool = list_entry(n, struct pool, node);
 
-		if (view != VIEW_SERVERS) {
-			list_clients(sh, &pool->clients[CL_ACTIVE], view);
-			list_clients(sh, &pool->clients[CL_WAITING], view);
-			if (sockets)
-				list_clients(sh, &pool->clients[CL_WAIT_WELCOME], view);
-		}
-		if (view == VIEW_CLIENTS)
-			continue;
-		for (size_t i = 0; i < ARRAY_SIZE(server_order); i++)
-			list_servers(sh, &pool->servers[server_order[i]], view);
+		for (unsigned i = 0; i < reg->worker_count; i++) /* the other workers are parked */
+			list_local(sh, &pool->local[i], view);
 	}
 	show_end(sh);
 }
@@ -328,7 +336,7 @@ void show_pools(struct show *sh)
 	/* The console's own pool, as PgBouncer lists its admin pool. */
 	rs_text(rs, sh->client->db_name);
 	rs_text(rs, sh->client->db_name);
-	rs_uint(rs, w->console_clients.count);
+	rs_uint(rs, admin_console_count(w->reg));
 	for (int i = 0; i < 12; i++)
 		rs_int(rs, 0);
 	rs_text(rs, "statement");

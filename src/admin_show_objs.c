@@ -256,14 +256,14 @@ struct counts {
 
 static struct counts count_connections(const struct worker *w)
 {
-	struct counts c = { .clients = w->console_clients.count };
+	struct counts c = { .clients = admin_console_count(w->reg) };
 	const struct list_node *n, *t;
 
 	list_for_each_safe(n, t, &w->reg->pools) {
 		const struct pool *pool = list_entry(n, struct pool, node);
 
 		for (int s = CL_WAIT_WELCOME; s < CL_CLOSED; s++)
-			c.clients += pool->clients[s].count;
+			c.clients += pool_count_clients(pool, (enum client_state)s);
 		c.servers += pool_server_count(pool);
 	}
 	return c;

@@ -183,30 +183,41 @@ static bool b64_decode(struct span in, uint8_t *out, size_t min, size_t max, siz
  * SHA-256 through one digest object fetched once and one context reused for every hash.
  * OpenSSL 3's one-shot HMAC() and EVP_Digest() with EVP_sha256() look the algorithm up in
  * the provider store (locks, a hash table, parameter parsing) and allocate contexts on every
- * call; that cost half the instructions of a SCRAM login. The context is shared state: it is
- * set up on first use and used by the event loop's thread only. The KDF threads (kdf.c) call
- * auth_scram_salted_password alone, which does not touch it.
+ * call; that cost half the instructions of a SCRAM login. Each thread has its own, set up on
+ * first use. The KDF threads (kdf.c) call auth_scram_salted_password alone, which does not
+ * touch it.
  */
 struct sha256_engine {
 	EVP_MD *md;
 	EVP_MD_CTX *ctx;
 };
 
+/* One per thread: each worker hashes with its own context, and frees it as it ends. */
+static _Thread_local struct sha256_engine thread_engine;
+
 static struct sha256_engine *engine(void)
 {
-	static struct sha256_engine e;
+	struct sha256_engine *e = &thread_engine;
 
-	if (!e.md) {
-		e.md = EVP_MD_fetch(NULL, "SHA256", NULL);
-		e.ctx = EVP_MD_CTX_new();
-		if (!e.md || !e.ctx) {
-			EVP_MD_free(e.md);
-			EVP_MD_CTX_free(e.ctx);
-			e.md = NULL;
-			e.ctx = NULL;
+	if (!e->md) {
+		e->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+		e->ctx = EVP_MD_CTX_new();
+		if (!e->md || !e->ctx) {
+			EVP_MD_free(e->md);
+			EVP_MD_CTX_free(e->ctx);
+			e->md = NULL;
+			e->ctx = NULL;
 		}
 	}
-	return e.md ? &e : NULL;
+	return e->md ? e : NULL;
+}
+
+void auth_scram_thread_end(void)
+{
+	EVP_MD_free(thread_engine.md);
+	EVP_MD_CTX_free(thread_engine.ctx);
+	thread_engine.md = NULL;
+	thread_engine.ctx = NULL;
 }
 
 /* SHA-256 of a and then b (b may be empty). */

@@ -307,16 +307,36 @@ void cancel_forward(struct server *server)
 	arm(req, EV_WRITE);
 }
 
-void cancel_handle(struct worker *w, uint32_t pid, uint32_t key)
+/* A cancel request for a client of another worker, run on that worker. */
+struct cancel_post {
+	struct inbox_msg msg;
+	uint32_t pid, key;
+};
+
+static void on_cancel_post(void *owner, struct inbox_msg *m)
+{
+	struct cancel_post *p = container_of(m, struct cancel_post, msg);
+
+	cancel_handle(owner, p->pid, p->key);
+	free(p);
+}
+
+/* Registry lock held: the client cannot leave while the request is acted on. */
+static void handle(struct worker *w, uint32_t pid, uint32_t key)
 {
 	struct client *client = find(&w->reg->cancels, pid, key);
+	struct cancel_post *p;
 
 	if (!client) {
 		log_info("failed cancel request: unknown key");
 		return;
 	}
-	if (client->admin) {
-		admin_cancel(client);
+	if (client->conn.worker != w) { /* only its own worker touches a client */
+		p = xcalloc(1, sizeof(*p));
+		p->msg.run = on_cancel_post;
+		p->pid = pid;
+		p->key = key;
+		worker_post(client->conn.worker, &p->msg);
 		return;
 	}
 	if (client->state == CL_WAITING) {
@@ -328,6 +348,21 @@ void cancel_handle(struct worker *w, uint32_t pid, uint32_t key)
 		return;
 	}
 	cancel_forward(client->server);
+}
+
+void cancel_handle(struct worker *w, uint32_t pid, uint32_t key)
+{
+	struct client *client;
+	bool console;
+
+	registry_lock(w->reg);
+	client = find(&w->reg->cancels, pid, key);
+	console = client && client->admin && client->conn.worker == w;
+	if (!console)
+		handle(w, pid, key);
+	registry_unlock(w->reg);
+	if (console) /* w's own client stays; resuming parks the others, without the lock */
+		admin_cancel(client);
 }
 
 void cancel_free_all(struct worker *w)

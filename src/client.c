@@ -192,13 +192,14 @@ void client_accept(struct worker *w, int fd, const struct sockaddr *sa, bool uni
 	}
 	client->login = xcalloc(1, sizeof(*client->login));
 	list_node_init(&client->node);
+	list_node_init(&client->qnode);
 	list_node_init(&client->cancel_node);
 	wheel_entry_init(&client->timer);
 	client->state = CL_LOGIN;
 	client->login_start = now_usec();
 	client->tx_status = 'I';
 	list_append(&w->login_clients, &client->node);
-	w->nclients++;
+	(void)__atomic_add_fetch(&w->reg->nclients, 1, __ATOMIC_RELAXED);
 	conn_want_read(&client->conn, true);
 }
 
@@ -214,17 +215,25 @@ static struct list_head *state_list(struct client *client, enum client_state sta
 	default:
 		if (client->admin)
 			return &w->console_clients;
-		return &client->pool->clients[state];
+		return &pool_here(client->pool, w)->clients[state];
 	}
 }
 
 void client_set_state(struct client *client, enum client_state state)
 {
+	struct registry *reg = client->conn.worker->reg;
+
 	ASSERT(client->state != CL_CLOSED);
 	ASSERT(state == CL_CLOSED || state == CL_LOGIN || client->pool || client->admin);
+	registry_lock(reg);
+	if (client->state == CL_WAITING && !client->admin)
+		list_remove(&client->pool->queue, &client->qnode);
 	list_remove(state_list(client, client->state), &client->node);
 	client->state = state;
 	list_append(state_list(client, state), &client->node);
+	if (state == CL_WAITING && !client->admin)
+		list_append(&client->pool->queue, &client->qnode);
+	registry_unlock(reg);
 }
 
 bool client_send_error(struct client *client, const char *severity, const char *sqlstate,
@@ -274,7 +283,7 @@ static void forget_counts(struct client *client)
 		if (client->state != CL_LOGIN)
 			return;
 	}
-	w->nclients--;
+	(void)__atomic_sub_fetch(&w->reg->nclients, 1, __ATOMIC_RELAXED);
 	if (client->pool) {
 		stats_bytes(w, client->pool, client->conn.bytes_in, client->conn.bytes_out);
 		client->pool->db->client_count--;
@@ -305,6 +314,9 @@ void client_close(struct client *client, const char *sqlstate, const char *fmt, 
 		(void)client_send_error(client, "FATAL", sqlstate, reason);
 	}
 	client->conn.closed = true;
+	if (client->admin) /* may resume what it suspended: parks the others, without the lock */
+		admin_forget(client);
+	registry_lock(client->conn.worker->reg); /* its server, counts, queue place, cancel key */
 	if (client->server)
 		unlink_server(client);
 	else if (client->dedicated)
@@ -312,8 +324,6 @@ void client_close(struct client *client, const char *sqlstate, const char *fmt, 
 	if (client->opening) /* the server logs in all the same, for whoever comes next */
 		client->opening->opened_for = NULL;
 	cancel_unregister(&client->conn.worker->reg->cancels, client);
-	if (client->admin)
-		admin_forget(client);
 	deadline_forget(client);
 	if (client->login) {
 		kdf_cancel(&client->login->kdf);
@@ -325,6 +335,7 @@ void client_close(struct client *client, const char *sqlstate, const char *fmt, 
 	else
 		conn_shutdown(&client->conn);
 	client_set_state(client, CL_CLOSED);
+	registry_unlock(client->conn.worker->reg);
 }
 
 void client_cancel_and_close(struct client *client, const char *reason)

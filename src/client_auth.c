@@ -62,7 +62,7 @@ bool client_auth_send(struct client *client, enum wire_auth_code code, const voi
 
 static void ask_md5(struct client *client)
 {
-	if (!random_pool_take(&client->conn.worker->reg->random, client->login->md5_salt,
+	if (!random_pool_take(&client->conn.worker->random, client->login->md5_salt,
 			      sizeof(client->login->md5_salt))) {
 		client_close(client, "08P01", "cannot generate a salt");
 		return;

@@ -285,7 +285,8 @@ static void handle_startup(struct client *client, struct wire_reader *r, uint32_
 		return;
 	if (!negotiate(client, code & 0xffff, &st))
 		return;
-	if (w->nclients > (unsigned)w->reg->cfg->max_client_conn &&
+	if (__atomic_load_n(&w->reg->nclients, __ATOMIC_RELAXED) >
+		(unsigned)w->reg->cfg->max_client_conn &&
 	    !admin_console_name(client->db_name)) {
 		client_close(client, "53300", "no more connections allowed (max_client_conn)");
 		return;
@@ -505,7 +506,7 @@ void client_login_authenticated(struct client *client)
 		return;
 	}
 	if (client->login->source == SECRET_FROM_QUERY)
-		registry_keep_query_secret(registry_user(reg, client->user_name),
+		registry_keep_query_secret(reg, registry_user(reg, client->user_name),
 					   client->login->secret, client->login->secret_kind);
 	pool =
 	    registry_pool(reg, db, registry_user(reg, database_server_user(db, client->user_name)));
@@ -521,8 +522,10 @@ void client_login_authenticated(struct client *client)
 				: registry_user(reg, client->user_name),
 			    db);
 	client->pool = pool;
+	registry_lock(reg);
 	db->client_count++;
 	pool->user->client_count++;
+	registry_unlock(reg);
 	conn_want_read(&client->conn, false);
 	if (client->replication) {
 		/* Its welcome comes from its own replication server's login. */

@@ -83,18 +83,22 @@ enum own_keys {
 
 static enum own_keys scram_keys_for(struct client *client, struct scram_keys *keys)
 {
+	struct registry *reg = client->conn.worker->reg;
 	struct user *u;
+	bool ready;
 
 	if (!client->login->secret || client->login->secret_kind == SECRET_MD5)
 		return KEYS_NONE;
 	if (client->login->secret_kind == SECRET_SCRAM)
 		return auth_scram_parse_verifier(client->login->secret, keys) ? KEYS_READY
 									      : KEYS_NONE;
-	u = registry_user(client->conn.worker->reg, client->user_name);
-	if (!u->have_own_keys)
-		return KEYS_DERIVE;
-	*keys = u->own_keys;
-	return KEYS_READY;
+	u = registry_user(reg, client->user_name);
+	registry_lock(reg);
+	ready = u->have_own_keys;
+	if (ready)
+		*keys = u->own_keys;
+	registry_unlock(reg);
+	return ready ? KEYS_READY : KEYS_DERIVE;
 }
 
 /* Answers client-first with server-first, against keys (NULL: a mock exchange). */
@@ -114,7 +118,7 @@ static void sasl_first_reply(struct client *client, const char *first, uint32_t 
 		keys = *real;
 	else
 		mock_keys(client, &keys);
-	if (!random_pool_take(&client->conn.worker->reg->random, raw_nonce, sizeof(raw_nonce))) {
+	if (!random_pool_take(&client->conn.worker->random, raw_nonce, sizeof(raw_nonce))) {
 		OPENSSL_cleanse(&keys, sizeof(keys));
 		client_close(client, "08P01", "cannot generate a SCRAM nonce");
 		return;
@@ -147,11 +151,14 @@ static void on_own_keys(void *arg, const struct kdf_result *res)
 {
 	struct client *client = arg;
 	struct client_login *login = client->login;
-	struct user *u = registry_user(client->conn.worker->reg, client->user_name);
+	struct registry *reg = client->conn.worker->reg;
+	struct user *u = registry_user(reg, client->user_name);
 	const struct scram_kdf_params *p = &res->params;
 	struct scram_keys keys;
-	bool have = u->have_own_keys;
+	bool have;
 
+	registry_lock(reg);
+	have = u->have_own_keys;
 	/* Another login of the user may have finished first: one salt per user. */
 	if (have)
 		keys = u->own_keys;
@@ -162,6 +169,7 @@ static void on_own_keys(void *arg, const struct kdf_result *res)
 		u->own_keys = keys;
 		u->have_own_keys = true;
 	}
+	registry_unlock(reg);
 	client->phase = LOGIN_SASL_INIT;
 	sasl_first_reply(client, login->sasl_first, login->sasl_first_len, have ? &keys : NULL);
 	OPENSSL_cleanse(&keys, sizeof(keys));
@@ -178,7 +186,7 @@ static void derive_own_keys(struct client *client, const uint8_t *first, uint32_
 	struct client_login *login = client->login;
 	struct scram_kdf_params params = { .salt_len = 16 };
 
-	if (!random_pool_take(&client->conn.worker->reg->random, params.salt, params.salt_len)) {
+	if (!random_pool_take(&client->conn.worker->random, params.salt, params.salt_len)) {
 		client_close(client, "08P01", "cannot generate a salt");
 		return;
 	}
@@ -244,8 +252,10 @@ static void remember_client_key(struct client *client)
 	if (client->login->secret_kind != SECRET_SCRAM)
 		return;
 	u = registry_user(client->conn.worker->reg, client->user_name);
+	registry_lock(client->conn.worker->reg);
 	memcpy(u->client_key, client->login->scram->client_key, SCRAM_KEY_LEN);
 	u->have_client_key = true;
+	registry_unlock(client->conn.worker->reg);
 }
 
 void client_scram_final(struct client *client, const uint8_t *body, uint32_t len)

@@ -24,7 +24,7 @@
 #include "wire.h"
 #include "worker.h"
 
-bool client_use_reported_forms(struct client *client, bool welcome)
+static bool use_reported_forms(struct client *client, bool welcome)
 {
 	struct registry *reg = client->conn.worker->reg;
 	const struct pool *pool = client->pool;
@@ -47,6 +47,16 @@ bool client_use_reported_forms(struct client *client, bool welcome)
 			all = false;
 	}
 	return all;
+}
+
+bool client_use_reported_forms(struct client *client, bool welcome)
+{
+	bool r;
+
+	registry_lock(client->conn.worker->reg);
+	r = use_reported_forms(client, welcome);
+	registry_unlock(client->conn.worker->reg);
+	return r;
 }
 
 /* Bytes the welcome can take: the ParameterStatus set plus the tracked values. */
@@ -118,8 +128,12 @@ static bool send_welcome(struct client *client, const uint8_t *params, uint32_t 
 	struct registry *reg = client->conn.worker->reg;
 	size_t cap = welcome_bound(client, len, current);
 	struct wire_builder b;
+	bool registered;
 
-	if (!cancel_register(&reg->cancels, &reg->random, client, pid)) {
+	registry_lock(reg);
+	registered = cancel_register(&reg->cancels, &client->conn.worker->random, client, pid);
+	registry_unlock(reg);
+	if (!registered) {
 		client_close(client, "08P01", "cannot generate a cancel key");
 		return false;
 	}
@@ -140,8 +154,12 @@ static bool send_welcome(struct client *client, const uint8_t *params, uint32_t 
 void client_welcome(struct client *client)
 {
 	struct pool *pool = client->pool;
+	bool sent;
 
-	if (!send_welcome(client, pool->welcome, pool->welcome_len, &pool->defaults, 0))
+	registry_lock(pool->reg); /* the pool's welcome may be replaced by another worker */
+	sent = send_welcome(client, pool->welcome, pool->welcome_len, &pool->defaults, 0);
+	registry_unlock(pool->reg);
+	if (!sent)
 		return;
 	client_set_state(client, CL_ACTIVE);
 	deadline_update(client);
@@ -158,7 +176,7 @@ void client_welcome_from(struct client *client, const uint8_t *params, uint32_t 
 }
 
 /* What the server reports for each value the client asked for is its reported form. */
-static void learn_reported_forms(struct client *client, const struct server *server)
+static void learn_forms(struct client *client, const struct server *server)
 {
 	struct registry *reg = client->conn.worker->reg;
 
@@ -172,6 +190,13 @@ static void learn_reported_forms(struct client *client, const struct server *ser
 		if (strcmp(v, rep) != 0)
 			params_set(client->params, (int)i, rep);
 	}
+}
+
+static void learn_reported_forms(struct client *client, const struct server *server)
+{
+	registry_lock(client->conn.worker->reg);
+	learn_forms(client, server);
+	registry_unlock(client->conn.worker->reg);
 }
 
 void client_finish_login(struct client *client)

@@ -230,7 +230,7 @@ const struct config_key config_keys[] = {
 	K_INT(unix_socket_mode, "0777", IM, 0, 07777),
 	K_STR(user, "", IM),
 	K_INT(verbose, NULL, RL | IM, 0, INT_MAX),
-	K_INT(workers, "0", IM, 0, WEIR_MAX_WORKERS),
+	K_INT(workers, "1", IM, 0, WEIR_MAX_WORKERS),
 };
 
 const size_t config_nkeys = ARRAY_SIZE(config_keys);

@@ -251,6 +251,14 @@ void conn_release_buf_if_empty(struct conn *c)
 	}
 }
 
+void conn_detach(struct conn *c)
+{
+	ASSERT(!c->buf && !c->out && !c->tls_out);
+	if (c->armed)
+		event_del(&c->ev);
+	c->armed = 0;
+}
+
 void conn_shutdown(struct conn *c)
 {
 	if (c->corked && c->out && c->fd >= 0) { /* a last message, an error say: best effort */

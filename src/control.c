@@ -20,6 +20,7 @@
 #include "pool_sched.h"
 #include "registry.h"
 #include "server.h"
+#include "worker.h"
 
 typedef void (*conn_fn)(struct conn *c);
 
@@ -33,8 +34,11 @@ bool control_paused(const struct registry *reg, const struct database *db)
 	return reg->paused || (db && db->paused);
 }
 
-/* Released servers of paused databases are closed: that is what PAUSE waits for. */
-static void close_released(struct registry *reg)
+/*
+ * Released servers of paused databases are closed: that is what PAUSE waits for. Those of
+ * worker `only`, or (NULL) of every worker, when the others are parked.
+ */
+static void close_released(struct registry *reg, const struct worker *only)
 {
 	struct list_node *n, *t, *sn, *st;
 
@@ -43,18 +47,24 @@ static void close_released(struct registry *reg)
 
 		if (!control_paused(reg, pool->db))
 			continue;
-		list_for_each_safe(sn, st, &pool->servers[SV_IDLE]) {
-			server_close(list_entry(sn, struct server, node), "pause mode");
+		for (unsigned i = 0; i < reg->worker_count; i++) {
+			if (only && only->index != i)
+				continue;
+			list_for_each_safe(sn, st, &pool->local[i].servers[SV_IDLE]) {
+				server_close(list_entry(sn, struct server, node), "pause mode");
+			}
 		}
 	}
 }
 
-static void resume_pools(struct worker *w)
+/* Every worker serves its waiting clients again (they are parked: the call is theirs). */
+static void resume_pools(struct registry *reg)
 {
 	struct list_node *n, *t;
 
-	list_for_each_safe(n, t, &w->reg->pools) {
-		pool_schedule(list_entry(n, struct pool, node), w);
+	list_for_each_safe(n, t, &reg->pools) {
+		for (unsigned i = 0; i < reg->nworkers; i++)
+			pool_schedule(list_entry(n, struct pool, node), reg->workers[i]);
 	}
 }
 
@@ -71,7 +81,7 @@ bool control_pause(struct worker *w, struct database *db, char *err, size_t errl
 	else
 		reg->paused = true;
 	log_info("PAUSE %s", db ? db->name : "(all databases)");
-	close_released(reg);
+	close_released(reg, NULL);
 	return true;
 }
 
@@ -88,26 +98,45 @@ bool control_pause_done(const struct registry *reg, const struct database *db)
 	return true;
 }
 
-/*
- * Every logged-in connection of the worker but the console's. Clients still logging in
- * are left alone: one of them may be the operator's new console session.
- */
-static void for_each_conn(struct worker *w, conn_fn fn)
-{
-	struct list_node *n, *t, *cn, *ct;
+typedef void (*pool_local_fn)(struct pool_local *l, void *arg);
 
-	list_for_each_safe(n, t, &w->reg->pools) {
+/* fn for each worker's part of each pool of db (NULL: all), with the other workers parked. */
+static void each_local(struct registry *reg, const struct database *db, pool_local_fn fn, void *arg)
+{
+	struct list_node *n, *t;
+
+	list_for_each_safe(n, t, &reg->pools) {
 		struct pool *pool = list_entry(n, struct pool, node);
 
-		for (int s = CL_WAIT_WELCOME; s < CL_CLOSED; s++)
-			list_for_each_safe(cn, ct, &pool->clients[s]) {
-				fn(&list_entry(cn, struct client, node)->conn);
-			}
-		for (int s = 0; s < SV_CLOSED; s++)
-			list_for_each_safe(cn, ct, &pool->servers[s]) {
-				fn(&list_entry(cn, struct server, node)->conn);
-			}
+		if (!matches(pool, db))
+			continue;
+		for (unsigned i = 0; i < reg->worker_count; i++)
+			fn(&pool->local[i], arg);
 	}
+}
+
+static void local_conns(struct pool_local *l, void *arg)
+{
+	conn_fn fn = *(conn_fn *)arg;
+	struct list_node *cn, *ct;
+
+	for (int s = CL_WAIT_WELCOME; s < CL_CLOSED; s++)
+		list_for_each_safe(cn, ct, &l->clients[s]) {
+			fn(&list_entry(cn, struct client, node)->conn);
+		}
+	for (int s = 0; s < SV_CLOSED; s++)
+		list_for_each_safe(cn, ct, &l->servers[s]) {
+			fn(&list_entry(cn, struct server, node)->conn);
+		}
+}
+
+/*
+ * Every logged-in connection of every worker but the console's. Clients still logging in
+ * are left alone: one of them may be the operator's new console session.
+ */
+static void for_each_conn(struct registry *reg, conn_fn fn)
+{
+	each_local(reg, NULL, local_conns, &fn);
 }
 
 static void suspend_conn(struct conn *c)
@@ -126,10 +155,35 @@ static void set_suspended(struct worker *w, bool on)
 {
 	w->reg->suspended = on;
 	w->reg->suspend_issuer = 0;
-	for_each_conn(w, on ? suspend_conn : resume_conn);
+	for_each_conn(w->reg, on ? suspend_conn : resume_conn);
 }
 
+struct resume_args {
+	struct database *db;
+	char *err;
+	size_t errlen;
+	bool ok;
+};
+
+static bool resume(struct worker *w, struct database *db, char *err, size_t errlen);
+
+static void resume_parked(struct worker *w, void *arg)
+{
+	struct resume_args *a = arg;
+
+	a->ok = resume(w, a->db, a->err, a->errlen);
+}
+
+/* Also from a console client that leaves or cancels: the others are parked here. */
 bool control_resume(struct worker *w, struct database *db, char *err, size_t errlen)
+{
+	struct resume_args a = { db, err, errlen, false };
+
+	worker_exclusive(w, resume_parked, &a);
+	return a.ok;
+}
+
+static bool resume(struct worker *w, struct database *db, char *err, size_t errlen)
 {
 	struct registry *reg = w->reg;
 
@@ -153,7 +207,7 @@ bool control_resume(struct worker *w, struct database *db, char *err, size_t err
 			set_suspended(w, false);
 	}
 	log_info("RESUME %s", db ? db->name : "(all databases)");
-	resume_pools(w);
+	resume_pools(reg);
 	return true;
 }
 
@@ -182,25 +236,29 @@ static bool idle_buffers(const struct conn *c)
 	return !c->out && (!c->buf || iobuf_unsent(c->buf) == 0);
 }
 
+static void local_flushed(struct pool_local *l, void *arg)
+{
+	bool *flushed = arg;
+	const struct list_node *cn, *ct;
+
+	for (int s = CL_WAIT_WELCOME; s < CL_CLOSED && *flushed; s++)
+		list_for_each_safe(cn, ct, &l->clients[s]) {
+			if (!idle_buffers(&list_entry(cn, struct client, node)->conn))
+				*flushed = false;
+		}
+	for (int s = 0; s < SV_CLOSED && *flushed; s++)
+		list_for_each_safe(cn, ct, &l->servers[s]) {
+			if (!idle_buffers(&list_entry(cn, struct server, node)->conn))
+				*flushed = false;
+		}
+}
+
 bool control_suspend_done(const struct worker *w)
 {
-	const struct list_node *n, *t, *cn, *ct;
+	bool flushed = true;
 
-	list_for_each_safe(n, t, &w->reg->pools) {
-		const struct pool *pool = list_entry(n, struct pool, node);
-
-		for (int s = CL_WAIT_WELCOME; s < CL_CLOSED; s++)
-			list_for_each_safe(cn, ct, &pool->clients[s]) {
-				if (!idle_buffers(&list_entry(cn, struct client, node)->conn))
-					return false;
-			}
-		for (int s = 0; s < SV_CLOSED; s++)
-			list_for_each_safe(cn, ct, &pool->servers[s]) {
-				if (!idle_buffers(&list_entry(cn, struct server, node)->conn))
-					return false;
-			}
-	}
-	return true;
+	each_local(w->reg, NULL, local_flushed, &flushed);
+	return flushed;
 }
 
 void control_disable(struct database *db, bool disabled)
@@ -209,68 +267,77 @@ void control_disable(struct database *db, bool disabled)
 	log_info("%s %s", disabled ? "DISABLE" : "ENABLE", db->name);
 }
 
+static void local_reconnect(struct pool_local *l, void *arg)
+{
+	struct list_node *sn, *st;
+
+	(void)arg;
+	for (int s = 0; s < SV_CLOSED; s++)
+		list_for_each_safe(sn, st, &l->servers[s]) {
+			list_entry(sn, struct server, node)->close_needed = true;
+		}
+	list_for_each_safe(sn, st, &l->servers[SV_IDLE]) {
+		server_close(list_entry(sn, struct server, node), "reconnect requested");
+	}
+}
+
 void control_reconnect(struct registry *reg, struct database *db)
 {
-	struct list_node *n, *t, *sn, *st;
+	struct list_node *n, *t;
 
-	list_for_each_safe(n, t, &reg->pools) {
+	each_local(reg, db, local_reconnect, NULL);
+	list_for_each_safe(n, t, &reg->pools) { /* and those travelling between workers */
 		struct pool *pool = list_entry(n, struct pool, node);
 
-		if (!matches(pool, db))
-			continue;
-		for (int s = 0; s < SV_CLOSED; s++)
-			list_for_each_safe(sn, st, &pool->servers[s]) {
-				list_entry(sn, struct server, node)->close_needed = true;
-			}
-		list_for_each_safe(sn, st, &pool->servers[SV_IDLE]) {
-			server_close(list_entry(sn, struct server, node), "reconnect requested");
-		}
+		if (matches(pool, db))
+			pool->epoch++;
 	}
 	log_info("RECONNECT %s", db ? db->name : "(all databases)");
 }
 
+static void local_unclosed(struct pool_local *l, void *arg)
+{
+	bool *done = arg;
+	const struct list_node *sn, *st;
+
+	for (int s = 0; s < SV_CLOSED && *done; s++)
+		list_for_each_safe(sn, st, &l->servers[s]) {
+			if (list_entry(sn, struct server, node)->close_needed)
+				*done = false;
+		}
+}
+
 bool control_wait_close_done(const struct registry *reg, const struct database *db)
 {
-	const struct list_node *n, *t, *sn, *st;
+	bool done = true;
 
-	list_for_each_safe(n, t, &reg->pools) {
-		const struct pool *pool = list_entry(n, struct pool, node);
+	each_local((struct registry *)reg, db, local_unclosed, &done);
+	return done;
+}
 
-		if (!matches(pool, db))
-			continue;
-		for (int s = 0; s < SV_CLOSED; s++)
-			list_for_each_safe(sn, st, &pool->servers[s]) {
-				if (list_entry(sn, struct server, node)->close_needed)
-					return false;
-			}
-	}
-	return true;
+static void local_kill(struct pool_local *l, void *arg)
+{
+	struct list_node *cn, *ct;
+
+	(void)arg;
+	for (int s = CL_WAIT_WELCOME; s < CL_CLOSED; s++)
+		while ((cn = list_first(&l->clients[s])))
+			client_close(list_entry(cn, struct client, node), "08P01",
+				     "database killed by admin (KILL)");
+	for (int s = 0; s < SV_CLOSED; s++)
+		list_for_each_safe(cn, ct, &l->servers[s]) {
+			server_close(list_entry(cn, struct server, node), "database killed");
+		}
 }
 
 void control_kill(struct worker *w, struct database *db)
 {
-	struct list_node *n, *t, *cn, *ct;
-
 	if (db)
 		db->paused = true;
 	else
 		w->reg->paused = true;
 	log_info("KILL %s", db ? db->name : "(all databases)");
-	list_for_each_safe(n, t, &w->reg->pools) {
-		struct pool *pool = list_entry(n, struct pool, node);
-
-		if (!matches(pool, db))
-			continue;
-		for (int s = CL_WAIT_WELCOME; s < CL_CLOSED; s++)
-			while ((cn = list_first(&pool->clients[s])))
-				client_close(list_entry(cn, struct client, node), "08P01",
-					     "database killed by admin (KILL)");
-		for (int s = 0; s < SV_CLOSED; s++)
-			list_for_each_safe(cn, ct, &pool->servers[s]) {
-				server_close(list_entry(cn, struct server, node),
-					     "database killed");
-			}
-	}
+	each_local(w->reg, db, local_kill, NULL);
 }
 
 static struct client *find_in(struct list_head *list, uint32_t id)
@@ -286,71 +353,92 @@ static struct client *find_in(struct list_head *list, uint32_t id)
 	return NULL;
 }
 
-bool control_kill_client(struct worker *w, uint32_t id)
+/* The client with connection id `id` on any worker (they are parked), or NULL. */
+static struct client *find_client(struct registry *reg, uint32_t id)
 {
-	struct client *client = find_in(&w->console_clients, id);
+	struct client *client = NULL;
 	struct list_node *n, *t;
 
-	if (!client)
-		client = find_in(&w->login_clients, id);
-	list_for_each_safe(n, t, &w->reg->pools) {
+	for (unsigned i = 0; i < reg->nworkers && !client; i++) {
+		client = find_in(&reg->workers[i]->console_clients, id);
+		if (!client)
+			client = find_in(&reg->workers[i]->login_clients, id);
+	}
+	list_for_each_safe(n, t, &reg->pools) {
 		struct pool *pool = list_entry(n, struct pool, node);
 
-		for (int s = CL_WAIT_WELCOME; s < CL_CLOSED && !client; s++)
-			client = find_in(&pool->clients[s], id);
-		if (client)
-			break;
+		for (unsigned i = 0; i < reg->worker_count && !client; i++)
+			for (int s = CL_WAIT_WELCOME; s < CL_CLOSED && !client; s++)
+				client = find_in(&pool->local[i].clients[s], id);
 	}
+	return client;
+}
+
+bool control_kill_client(struct worker *w, uint32_t id)
+{
+	struct client *client = find_client(w->reg, id);
+
 	if (!client)
 		return false;
 	client_close(client, "08P01", "admin forced disconnect");
 	return true;
 }
 
-/* SHUTDOWN WAIT_FOR_SERVERS: clients queued for a server will not get one. */
-static void close_waiting(struct registry *reg)
+static void local_close_waiting(struct pool_local *l, void *arg)
 {
 	static const enum client_state queued[] = { CL_WAIT_WELCOME, CL_WAITING };
-	struct list_node *n, *t, *cn;
+	struct list_node *cn;
 
-	list_for_each_safe(n, t, &reg->pools) {
-		struct pool *pool = list_entry(n, struct pool, node);
+	(void)arg;
+	for (size_t i = 0; i < ARRAY_SIZE(queued); i++)
+		while ((cn = list_first(&l->clients[queued[i]])))
+			client_close(list_entry(cn, struct client, node), "08P01",
+				     "server shutting down");
+}
 
-		for (size_t i = 0; i < ARRAY_SIZE(queued); i++)
-			while ((cn = list_first(&pool->clients[queued[i]])))
-				client_close(list_entry(cn, struct client, node), "08P01",
-					     "server shutting down");
-	}
+/*
+ * The first worker's loop is the process's: when it ends, the others are stopped
+ * (worker_stop_all). The others are parked when this runs on another worker.
+ */
+static struct worker *first_worker(const struct worker *w)
+{
+	return w->reg->workers[0];
 }
 
 void control_shutdown(struct worker *w, enum worker_shutdown mode, const char *why)
 {
-	if (w->shutdown != SHUTDOWN_NONE || w->reg->suspended) {
+	struct registry *reg = w->reg;
+
+	if (w->shutdown != SHUTDOWN_NONE || reg->suspended) {
 		log_info("got %s %s, exiting now", why,
-			 w->reg->suspended ? "while suspended" : "during shutdown");
-		worker_stop(w);
+			 reg->suspended ? "while suspended" : "during shutdown");
+		worker_stop(first_worker(w));
 		return;
 	}
 	log_info("got %s, shutting down once %s", why,
 		 mode == SHUTDOWN_WAIT_FOR_CLIENTS ? "clients have left" : "servers are released");
-	w->shutdown = mode;
+	for (unsigned i = 0; i < reg->nworkers; i++)
+		reg->workers[i]->shutdown = mode;
+	/* SHUTDOWN WAIT_FOR_SERVERS: clients queued for a server will not get one. */
 	if (mode == SHUTDOWN_WAIT_FOR_SERVERS) {
-		w->reg->paused = true;
-		close_waiting(w->reg);
+		reg->paused = true;
+		each_local(reg, NULL, local_close_waiting, NULL);
 	}
-	listener_close_tcp(w);
-	janitor_run(w);
+	listener_close_tcp(first_worker(w));
+	janitor_run(first_worker(w));
 }
 
 void control_exit(struct worker *w, const char *why)
 {
 	log_info("%s, exiting now", why);
-	worker_stop(w);
+	worker_stop(first_worker(w));
 }
 
 void control_poll(struct worker *w)
 {
-	close_released(w->reg);
+	registry_lock(w->reg);
+	close_released(w->reg, w);
+	registry_unlock(w->reg);
 	if (w->console_waits)
 		admin_poll(w);
 }

@@ -156,15 +156,19 @@ static void refile_list(struct worker *w, struct list_head *list)
 	}
 }
 
-void deadline_refile_all(struct worker *w)
+void deadline_refile_all(struct registry *reg)
 {
 	struct list_node *n, *t;
 
-	list_for_each_safe(n, t, &w->reg->pools) {
+	list_for_each_safe(n, t, &reg->pools) {
 		struct pool *pool = list_entry(n, struct pool, node);
 
-		refile_list(w, &pool->clients[CL_ACTIVE]);
-		refile_list(w, &pool->clients[CL_WAITING]);
+		for (unsigned i = 0; i < reg->nworkers; i++) {
+			struct worker *w = reg->workers[i];
+
+			refile_list(w, &pool_here(pool, w)->clients[CL_ACTIVE]);
+			refile_list(w, &pool_here(pool, w)->clients[CL_WAITING]);
+		}
 	}
 }
 

@@ -99,12 +99,13 @@ static void expire_clients(struct worker *w, usec_t now)
 static void check_waiting(struct pool *pool, struct worker *w, usec_t now)
 {
 	const struct config *cfg = w->reg->cfg;
-	struct list_node *n = list_first(&pool->clients[CL_WAITING]);
+	struct list_node *n = list_first(&pool->queue);
 
 	if (!n)
 		return;
-	if (pool_reserve_size(pool) > 0 && expired(list_entry(n, struct client, node)->request_time,
-						   cfg->reserve_pool_timeout, now))
+	if (pool_reserve_size(pool) > 0 &&
+	    expired(list_entry(n, struct client, qnode)->request_time, cfg->reserve_pool_timeout,
+		    now))
 		pool_launch(pool, w, true);
 	pool_schedule(pool, w);
 }
@@ -122,27 +123,30 @@ static usec_t drain_limit(const struct config *cfg)
 	return cfg->cancel_wait_timeout ? cfg->cancel_wait_timeout : 10 * USEC_PER_SEC;
 }
 
-static void check_servers(struct pool *pool, const struct config *cfg, usec_t now)
+/* w's servers of pool. */
+static void check_servers(struct pool *pool, struct worker *w, usec_t now)
 {
+	const struct config *cfg = w->reg->cfg;
+	struct pool_local *here = pool_here(pool, w);
 	struct list_node *n, *t;
 	usec_t life = lifetime(pool, cfg);
 
-	list_for_each_safe(n, t, &pool->servers[SV_LOGIN]) {
+	list_for_each_safe(n, t, &here->servers[SV_LOGIN]) {
 		struct server *server = list_entry(n, struct server, node);
 
 		if (expired(server->login_start, cfg->server_connect_timeout, now)) {
-			pool_login_failed(pool, "08006", "server connect timeout");
+			pool_login_failed(pool, w, "08006", "server connect timeout");
 			server_close(server, "connect timeout");
 		}
 	}
-	list_for_each_safe(n, t, &pool->servers[SV_USED]) {
+	list_for_each_safe(n, t, &here->servers[SV_USED]) {
 		struct server *server = list_entry(n, struct server, node);
 
 		if (server->draining && expired(server->drain_since, drain_limit(cfg), now))
 			server_close(server, "query did not end after its cancel");
 	}
-	pool_trim(pool);
-	list_for_each_safe(n, t, &pool->servers[SV_IDLE]) {
+	pool_trim(pool, w);
+	list_for_each_safe(n, t, &here->servers[SV_IDLE]) {
 		struct server *server = list_entry(n, struct server, node);
 		bool keep = (int)pool_server_count(pool) <= pool_min_size(pool);
 
@@ -161,7 +165,7 @@ static void fill_min_pool(struct pool *pool, struct worker *w)
 	/* a database removed by a reload keeps what its clients use, and grows no more */
 	bool wanted = !pool->db->removed_from &&
 		      ((pool->db->def && pool->db->def->user) ||
-		       pool->clients[CL_ACTIVE].count + pool->clients[CL_WAITING].count > 0);
+		       pool_count_clients(pool, CL_ACTIVE) + pool->queue.count > 0);
 
 	while (wanted && min > 0 && (int)pool_server_count(pool) < min)
 		if (!pool_launch(pool, w, false))
@@ -175,7 +179,7 @@ static bool servers_in_use(const struct registry *reg)
 	list_for_each_safe(n, t, &reg->pools) {
 		const struct pool *pool = list_entry(n, struct pool, node);
 
-		if (pool->servers[SV_ACTIVE].count || pool->servers[SV_TESTED].count)
+		if (pool_count_servers(pool, SV_ACTIVE) || pool_count_servers(pool, SV_TESTED))
 			return true;
 	}
 	return false;
@@ -183,7 +187,8 @@ static bool servers_in_use(const struct registry *reg)
 
 static void check_shutdown(struct worker *w)
 {
-	if (w->shutdown == SHUTDOWN_WAIT_FOR_CLIENTS && w->nclients == 0) {
+	if (w->shutdown == SHUTDOWN_WAIT_FOR_CLIENTS &&
+	    __atomic_load_n(&w->reg->nclients, __ATOMIC_RELAXED) == 0) {
 		log_info("no clients left, shutting down");
 		worker_stop(w);
 	} else if (w->shutdown == SHUTDOWN_WAIT_FOR_SERVERS && !servers_in_use(w->reg)) {
@@ -192,9 +197,22 @@ static void check_shutdown(struct worker *w)
 	}
 }
 
-/* The first worker closes the statistics period of the whole process every stats_period. */
-static void end_stats_period(struct registry *reg, usec_t now)
+static void rotate_stats(struct worker *w, void *arg)
 {
+	const usec_t *now = arg;
+	struct registry *reg = w->reg;
+
+	stats_rotate(reg, (double)usec_since(reg->stats_period_start, *now) / USEC_PER_SEC);
+	reg->stats_period_start = *now;
+}
+
+/*
+ * The first worker closes the statistics period of the whole process every stats_period,
+ * with the other workers parked: their figures are theirs to write while they run.
+ */
+static void end_stats_period(struct worker *w, usec_t now)
+{
+	struct registry *reg = w->reg;
 	usec_t period = (usec_t)reg->cfg->stats_period * USEC_PER_SEC;
 
 	if (!reg->stats_period_start) {
@@ -203,8 +221,7 @@ static void end_stats_period(struct registry *reg, usec_t now)
 	}
 	if (!usec_passed(reg->stats_period_start, period, now))
 		return;
-	stats_rotate(reg, (double)usec_since(reg->stats_period_start, now) / USEC_PER_SEC);
-	reg->stats_period_start = now;
+	worker_exclusive(w, rotate_stats, &now);
 }
 
 void janitor_run(struct worker *w)
@@ -215,18 +232,22 @@ void janitor_run(struct worker *w)
 
 	check_logins(&w->login_clients, cfg->client_login_timeout, now);
 	expire_clients(w, now);
+	registry_lock(w->reg);
 	list_for_each_safe(n, t, &w->reg->pools) {
 		struct pool *pool = list_entry(n, struct pool, node);
 
-		check_logins(&pool->clients[CL_WAIT_WELCOME], cfg->client_login_timeout, now);
+		check_logins(&pool_here(pool, w)->clients[CL_WAIT_WELCOME],
+			     cfg->client_login_timeout, now);
 		check_waiting(pool, w, now);
-		check_servers(pool, cfg, now);
+		check_servers(pool, w, now);
 		fill_min_pool(pool, w);
 	}
+	if (w->index == 0) /* it stops the others as its loop ends */
+		check_shutdown(w);
+	registry_unlock(w->reg);
 	control_poll(w);
-	check_shutdown(w);
 	if (w->index == 0)
-		end_stats_period(w->reg, now);
+		end_stats_period(w, now);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)

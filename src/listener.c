@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Listeners: sockets from sock.c, accept on the worker's loop, admission to client.c.
+ * Listeners: sockets from sock.c, accept on the first worker's loop, admission to client.c
+ * on the worker whose turn it is (worker_accept).
  * Accepting loops a bounded number of times per wake-up so one busy listener cannot starve
  * the relay.
  */
@@ -54,7 +55,7 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 		}
 		if (l->unix_socket)
 			sa.ss_family = AF_UNIX;
-		client_accept(l->worker, cfd, (struct sockaddr *)&sa, l->unix_socket);
+		worker_accept(l->worker, cfd, &sa, l->unix_socket);
 	}
 }
 

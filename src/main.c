@@ -20,6 +20,7 @@
 #include <openssl/opensslv.h>
 
 #include "auth_file.h"
+#include "auth_scram.h"
 #include "config.h"
 #include "hba.h"
 #include "kdf.h"
@@ -291,7 +292,8 @@ int main(int argc, char **argv)
 	struct config *cfg = load_config(o.config_path);
 	struct registry *reg;
 	struct kdf_pool *kdf;
-	struct worker *w;
+	struct worker *w, *workers[WEIR_MAX_WORKERS];
+	unsigned nworkers;
 	struct signals *sig;
 	struct metrics *metrics;
 	char err[512];
@@ -304,7 +306,12 @@ int main(int argc, char **argv)
 		daemonize();
 	if (cfg->pidfile[0])
 		write_pidfile(cfg->pidfile);
-	reg = registry_create(cfg, load_auth(cfg), o.config_path);
+	nworkers = registry_worker_count(cfg);
+	/* Several workers run, but are not finished: they stay behind a switch until they are. */
+	if (nworkers > 1 && !getenv("WEIR_EXPERIMENTAL_WORKERS"))
+		die("workers = %d: more than one worker is not supported yet; set workers = 1",
+		    cfg->workers);
+	reg = registry_create(cfg, load_auth(cfg), o.config_path, nworkers);
 	registry_set_hba(reg, load_hba(cfg));
 	if (!registry_set_tls(reg, cfg, err, sizeof(err)))
 		die("TLS setup failed: %s", err);
@@ -312,20 +319,28 @@ int main(int argc, char **argv)
 	kdf = kdf_pool_create(KDF_THREADS);
 	if (!kdf)
 		die("cannot start the key derivation threads");
-	w = worker_create(reg, kdf);
+	for (unsigned i = 0; i < nworkers; i++)
+		workers[i] = worker_create(reg, kdf);
+	w = workers[0]; /* the main thread's: listeners, signals, the metrics endpoint */
 	if (!listener_open_all(w, cfg, err, sizeof(err)))
 		die("%s", err);
 	metrics = start_metrics(w, cfg);
 	sig = signals_setup(w);
 	log_fd_limits(cfg);
-	log_info("weir %s started", PACKAGE_VERSION);
+	for (unsigned i = 1; i < nworkers; i++)
+		worker_start_thread(workers[i]);
+	log_info("weir %s started (%u worker%s)", PACKAGE_VERSION, nworkers,
+		 nworkers == 1 ? "" : "s");
 	worker_run(w);
 	log_info("shutting down");
+	worker_stop_all(reg);
 	if (reg->cfg->pidfile[0])
 		unlink(reg->cfg->pidfile);
 	signals_free(sig);
 	metrics_free(metrics); /* before the worker: it lives on the worker's loop */
-	worker_free(w);
+	for (unsigned i = 0; i < nworkers; i++)
+		worker_free(workers[i]);
+	auth_scram_thread_end();
 	kdf_pool_free(kdf);
 	registry_free(reg);
 	return 0;

@@ -65,6 +65,7 @@ struct scrape {
 	usec_t longest_step_cpu;	 /* and the most CPU time one step took */
 	unsigned steps;
 	size_t bytes;
+	bool done;		   /* the last step wrote the end of the body */
 	struct pool_snapshot snap; /* room for one pool's figures */
 };
 
@@ -296,11 +297,7 @@ enum process_figure {
 
 static uint64_t count_clients(const struct registry *reg)
 {
-	uint64_t n = 0;
-
-	for (unsigned i = 0; i < reg->nworkers; i++)
-		n += reg->workers[i]->nclients;
-	return n;
+	return __atomic_load_n(&reg->nclients, __ATOMIC_RELAXED);
 }
 
 static uint64_t count_servers(const struct registry *reg)
@@ -594,11 +591,23 @@ static usec_t thread_cpu_usec(void)
 	return (usec_t)ts.tv_sec * USEC_PER_SEC + (usec_t)ts.tv_nsec / 1000;
 }
 
+static void fill_parked(struct worker *w, void *arg)
+{
+	struct scrape *s = arg;
+
+	(void)w;
+	s->done = scrape_fill(s);
+}
+
+/* A step reads every worker's figures and connections, with the other workers parked. */
 static void on_step(evutil_socket_t fd, short what, void *arg)
 {
 	struct scrape *s = arg;
 	usec_t start = now_usec(), start_cpu = thread_cpu_usec();
-	bool done = scrape_fill(s);
+	bool done;
+
+	worker_exclusive(s->m->w, fill_parked, s);
+	done = s->done;
 	usec_t took = usec_since(start, now_usec()), cpu = usec_since(start_cpu, thread_cpu_usec());
 
 	s->steps++;

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "log.h"
 #include "pool.h"
+#include "pool_sched.h"
 #include "registry.h"
 #include "server.h"
 #include "stats.h"
@@ -34,10 +35,17 @@ struct pool *pool_create(struct registry *reg, struct database *db, struct user 
 	pool->reg = reg;
 	pool->db = db;
 	pool->user = user;
-	for (int i = 0; i < CL_STATE_COUNT; i++)
-		list_init(&pool->clients[i]);
-	for (int i = 0; i < SV_STATE_COUNT; i++)
-		list_init(&pool->servers[i]);
+	pool->local = xcalloc(reg->worker_count, sizeof(*pool->local));
+	for (unsigned w = 0; w < reg->worker_count; w++) {
+		struct pool_local *l = &pool->local[w];
+
+		for (int i = 0; i < CL_STATE_COUNT; i++)
+			list_init(&l->clients[i]);
+		for (int i = 0; i < SV_STATE_COUNT; i++)
+			list_init(&l->servers[i]);
+		l->nudge.pool = pool;
+	}
+	list_init(&pool->queue);
 	pool_update_mode(pool);
 	pool_update_limits(pool);
 	return pool;
@@ -50,6 +58,7 @@ void pool_free(struct pool *pool)
 	free(pool->repl_failure.message);
 	params_clear(&pool->defaults);
 	stats_forget_pool(pool);
+	free(pool->local);
 	free(pool);
 }
 
@@ -73,16 +82,20 @@ static void pin_welcome(struct pool *pool, struct client *client)
 
 typedef void (*server_fn)(struct server *server, unsigned arg);
 
-/* Calls fn for every server of the pool (fn may change its state, not close it). */
+/*
+ * Calls fn for every server of the pool on every worker (fn may change its state, not
+ * close it). Only while the other workers are parked (a reload).
+ */
 static void each_server(struct pool *pool, server_fn fn, unsigned arg)
 {
-	for (int st = SV_LOGIN; st < SV_CLOSED; st++) {
-		struct list_node *n, *t;
+	for (unsigned w = 0; w < pool->reg->worker_count; w++)
+		for (int st = SV_LOGIN; st < SV_CLOSED; st++) {
+			struct list_node *n, *t;
 
-		list_for_each_safe(n, t, &pool->servers[st]) {
-			fn(list_entry(n, struct server, node), arg);
+			list_for_each_safe(n, t, &pool->local[w].servers[st]) {
+				fn(list_entry(n, struct server, node), arg);
+			}
 		}
-	}
 }
 
 static void mark_close_needed(struct server *server, unsigned unused)
@@ -97,14 +110,19 @@ void pool_retire(struct pool *pool)
 	struct list_node *n, *t;
 
 	each_server(pool, mark_close_needed, 0);
-	for (size_t i = 0; i < ARRAY_SIZE(told); i++) {
-		list_for_each_safe(n, t, &pool->clients[told[i]]) {
-			pin_welcome(pool, list_entry(n, struct client, node));
+	for (unsigned w = 0; w < pool->reg->worker_count; w++) {
+		struct pool_local *l = &pool->local[w];
+
+		for (size_t i = 0; i < ARRAY_SIZE(told); i++) {
+			list_for_each_safe(n, t, &l->clients[told[i]]) {
+				pin_welcome(pool, list_entry(n, struct client, node));
+			}
 		}
+		while ((n = list_first(&l->servers[SV_IDLE])))
+			server_close(list_entry(n, struct server, node), "obsolete connection");
 	}
 	pool->welcome_stale = pool->welcome != NULL;
-	while ((n = list_first(&pool->servers[SV_IDLE])))
-		server_close(list_entry(n, struct server, node), "obsolete connection");
+	pool->epoch++; /* for servers travelling between workers, which no list holds now */
 }
 
 void pool_set_statement_capacity(struct pool *pool, unsigned capacity)
@@ -166,10 +184,29 @@ int pool_reserve_size(const struct pool *pool)
 
 unsigned pool_server_count(const struct pool *pool)
 {
+	unsigned n = pool->moving;
+
+	for (unsigned w = 0; w < pool->reg->worker_count; w++)
+		for (int i = 0; i < SV_CLOSED; i++)
+			n += pool->local[w].servers[i].count;
+	return n;
+}
+
+unsigned pool_count_servers(const struct pool *pool, enum server_state state)
+{
 	unsigned n = 0;
 
-	for (int i = 0; i < SV_CLOSED; i++)
-		n += pool->servers[i].count;
+	for (unsigned w = 0; w < pool->reg->worker_count; w++)
+		n += pool->local[w].servers[state].count;
+	return n;
+}
+
+unsigned pool_count_clients(const struct pool *pool, enum client_state state)
+{
+	unsigned n = 0;
+
+	for (unsigned w = 0; w < pool->reg->worker_count; w++)
+		n += pool->local[w].clients[state].count;
 	return n;
 }
 
@@ -177,6 +214,7 @@ void pool_note_login(struct pool *pool, const struct server *server)
 {
 	const struct param_names *pn = &pool->reg->tracked;
 
+	registry_lock(pool->reg);
 	free(pool->welcome);
 	pool->welcome_stale = false;
 	pool->welcome = xmalloc(server->params_len ? server->params_len : 1);
@@ -186,6 +224,7 @@ void pool_note_login(struct pool *pool, const struct server *server)
 	for (unsigned i = 0; i < pn->count; i++)
 		if (params_same_value(server_login_value(pool, NULL, (int)i), server->login.v[i]))
 			params_set(&pool->defaults, (int)i, server->params_now.v[i]);
+	registry_unlock(pool->reg);
 }
 
 static void note_failure(struct login_failure *f, const char *sqlstate, const char *message)
@@ -197,12 +236,11 @@ static void note_failure(struct login_failure *f, const char *sqlstate, const ch
 	f->message = xstrdup(message);
 }
 
-/* Clients whose login waits for a server get the error: no server of the pool can log in. */
-static void fail_logins(struct pool *pool)
+void pool_fail_logins(struct pool *pool, struct worker *w)
 {
 	struct list_node *n, *t;
 
-	list_for_each_safe(n, t, &pool->clients[CL_WAITING]) {
+	list_for_each_safe(n, t, &pool_here(pool, w)->clients[CL_WAITING]) {
 		struct client *client = list_entry(n, struct client, node);
 
 		if (client->phase == LOGIN_LINK)
@@ -210,25 +248,41 @@ static void fail_logins(struct pool *pool)
 	}
 }
 
-void pool_login_failed(struct pool *pool, const char *sqlstate, const char *message)
+/*
+ * Clients whose login waits for a server get the error: no server of the pool can log in.
+ * Those of other workers get it from their own worker, nudged.
+ */
+void pool_login_failed(struct pool *pool, struct worker *w, const char *sqlstate,
+		       const char *message)
 {
+	registry_lock(pool->reg);
 	note_failure(&pool->failure, sqlstate, message);
-	fail_logins(pool);
+	pool_fail_logins(pool, w);
+	for (unsigned i = 0; i < pool->reg->worker_count; i++)
+		if (i != w->index && pool->local[i].clients[CL_WAITING].count)
+			pool_nudge(pool, pool->reg->workers[i]);
+	registry_unlock(pool->reg);
 }
 
 void pool_login_succeeded(struct pool *pool)
 {
+	registry_lock(pool->reg);
 	pool->failure.failed = false;
+	registry_unlock(pool->reg);
 }
 
 void pool_replication_login_failed(struct pool *pool, const char *sqlstate, const char *message)
 {
+	registry_lock(pool->reg);
 	note_failure(&pool->repl_failure, sqlstate, message);
+	registry_unlock(pool->reg);
 }
 
 void pool_replication_login_succeeded(struct pool *pool)
 {
+	registry_lock(pool->reg);
 	pool->repl_failure.failed = false;
+	registry_unlock(pool->reg);
 }
 
 int pool_db_limit(const struct pool *pool)

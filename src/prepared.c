@@ -16,6 +16,7 @@
  * key, so a client cannot make its names or queries collide on purpose.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/rand.h>
@@ -273,7 +274,13 @@ bool ps_parse_target(const uint8_t *body, uint32_t len, char *kind, const char *
 
 /* ---- registry and statements ---- */
 
+/*
+ * Shared by the workers: the table and the ids under `lock`. A statement's count is atomic,
+ * and it reaches zero (and leaves the table) only under the lock, so that ps_intern never
+ * finds one on its way out.
+ */
 struct ps_registry {
+	pthread_mutex_t lock;
 	struct ps_table stmts; /* owned: struct ps_stmt, keyed by query and types */
 	uint64_t key[2];       /* SipHash key for queries and client statement names */
 	uint64_t next_id;
@@ -301,6 +308,7 @@ struct ps_registry *ps_registry_create(void)
 	if (RAND_bytes((unsigned char *)r->key, sizeof(r->key)) != 1)
 		die("cannot seed the prepared statement hash: RAND_bytes failed");
 	r->next_id = 1;
+	pthread_mutex_init(&r->lock, NULL);
 	return r;
 }
 
@@ -311,12 +319,18 @@ void ps_registry_free(struct ps_registry *r)
 	for (size_t i = 0; i < table_cap(&r->stmts); i++)
 		free(r->stmts.slots[i].item);
 	table_free(&r->stmts);
+	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
 
 size_t ps_registry_count(const struct ps_registry *r)
 {
-	return r->stmts.count;
+	size_t n;
+
+	pthread_mutex_lock((pthread_mutex_t *)&r->lock);
+	n = r->stmts.count;
+	pthread_mutex_unlock((pthread_mutex_t *)&r->lock);
+	return n;
 }
 
 /* The query's NUL separates it from the types, so no two (query, types) pairs collide. */
@@ -370,36 +384,44 @@ static struct ps_stmt *stmt_new(struct ps_registry *r, const struct ps_parse *p,
 struct ps_stmt *ps_intern(struct ps_registry *r, const struct ps_parse *p)
 {
 	uint64_t hash = stmt_hash(r, p);
-	struct ps_slot *sl = table_find(&r->stmts, hash, stmt_matches, p);
+	struct ps_slot *sl;
 	struct ps_stmt *s;
 
+	pthread_mutex_lock(&r->lock);
+	sl = table_find(&r->stmts, hash, stmt_matches, p);
 	if (sl) {
 		s = sl->item;
-		s->refs++;
-		return s;
+		ps_stmt_ref(s);
+	} else {
+		s = stmt_new(r, p, hash);
+		table_insert(&r->stmts, hash, s);
 	}
-	s = stmt_new(r, p, hash);
-	table_insert(&r->stmts, hash, s);
+	pthread_mutex_unlock(&r->lock);
 	return s;
 }
 
 void ps_stmt_ref(struct ps_stmt *s)
 {
-	s->refs++;
+	(void)__atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
 }
 
 void ps_stmt_unref(struct ps_registry *r, struct ps_stmt *s)
 {
 	struct ps_slot *sl;
+	size_t left;
 
-	ASSERT(s->refs > 0);
-	if (--s->refs > 0)
-		return;
-	sl = table_find(&r->stmts, s->hash, same_item, s);
-	ASSERT(sl != NULL);
-	if (sl)
-		table_remove(&r->stmts, sl);
-	free(s);
+	ASSERT(__atomic_load_n(&s->refs, __ATOMIC_RELAXED) > 0);
+	pthread_mutex_lock(&r->lock);
+	left = __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
+	if (left == 0) {
+		sl = table_find(&r->stmts, s->hash, same_item, s);
+		ASSERT(sl != NULL);
+		if (sl)
+			table_remove(&r->stmts, sl);
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (left == 0)
+		free(s);
 }
 
 const char *ps_stmt_server_name(const struct ps_stmt *s)

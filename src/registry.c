@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "auth_file.h"
 #include "config.h"
@@ -20,10 +21,31 @@
 #include "tls.h"
 
 static void create_forced_pools(struct registry *reg);
+static void keep_query_secret(struct user *u, const char *secret, int kind);
 
-struct registry *registry_create(struct config *cfg, struct auth_file *auth, const char *conffile)
+unsigned registry_worker_count(const struct config *cfg)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cfg->workers > 0)
+		return (unsigned)cfg->workers;
+	return cores < 1 ? 1 : cores > WEIR_MAX_WORKERS ? WEIR_MAX_WORKERS : (unsigned)cores;
+}
+
+struct registry *registry_create(struct config *cfg, struct auth_file *auth, const char *conffile,
+				 unsigned worker_count)
 {
 	struct registry *reg = xcalloc(1, sizeof(*reg));
+	pthread_mutexattr_t attr;
+
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&reg->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	pthread_mutex_init(&reg->exclusive, NULL);
+	pthread_mutex_init(&reg->park_lock, NULL);
+	pthread_cond_init(&reg->park_cond, NULL);
+	reg->worker_count = worker_count;
 
 	reg->cfg = cfg;
 	reg->auth = auth;
@@ -31,7 +53,6 @@ struct registry *registry_create(struct config *cfg, struct auth_file *auth, con
 	reg->started = wall_usec();
 	if (RAND_bytes(reg->mock_secret, sizeof(reg->mock_secret)) != 1)
 		die("cannot draw random bytes");
-	random_pool_init(&reg->random);
 	list_init(&reg->databases);
 	list_init(&reg->users);
 	list_init(&reg->pools);
@@ -47,7 +68,14 @@ static void forget_user_keys(struct user *u)
 	OPENSSL_cleanse(&u->have_own_keys, sizeof(*u) - offsetof(struct user, have_own_keys));
 }
 
-void registry_keep_query_secret(struct user *u, const char *secret, int kind)
+void registry_keep_query_secret(struct registry *reg, struct user *u, const char *secret, int kind)
+{
+	registry_lock(reg);
+	keep_query_secret(u, secret, kind);
+	registry_unlock(reg);
+}
+
+static void keep_query_secret(struct user *u, const char *secret, int kind)
 {
 	if (u->query_secret && strcmp(u->query_secret, secret) == 0)
 		return;
@@ -101,10 +129,14 @@ void registry_free(struct registry *reg)
 	cancel_table_free(&reg->cancels);
 	ps_registry_free(reg->ps);
 	free(reg->conffile);
+	pthread_mutex_destroy(&reg->lock);
+	pthread_mutex_destroy(&reg->exclusive);
+	pthread_mutex_destroy(&reg->park_lock);
+	pthread_cond_destroy(&reg->park_cond);
 	free(reg);
 }
 
-struct database *registry_find_database(const struct registry *reg, const char *name)
+static struct database *find_database(const struct registry *reg, const char *name)
 {
 	struct list_node *n, *t;
 
@@ -117,9 +149,19 @@ struct database *registry_find_database(const struct registry *reg, const char *
 	return NULL;
 }
 
-struct database *registry_database(struct registry *reg, const char *name)
+struct database *registry_find_database(const struct registry *reg, const char *name)
 {
-	struct database *db = registry_find_database(reg, name);
+	struct database *db;
+
+	registry_lock(reg);
+	db = find_database(reg, name);
+	registry_unlock(reg);
+	return db;
+}
+
+static struct database *get_database(struct registry *reg, const char *name)
+{
+	struct database *db = find_database(reg, name);
 	const struct db_def *def;
 	bool is_auto = false;
 
@@ -143,7 +185,17 @@ struct database *registry_database(struct registry *reg, const char *name)
 	return db;
 }
 
-struct user *registry_find_user(const struct registry *reg, const char *name)
+struct database *registry_database(struct registry *reg, const char *name)
+{
+	struct database *db;
+
+	registry_lock(reg);
+	db = get_database(reg, name);
+	registry_unlock(reg);
+	return db;
+}
+
+static struct user *find_user(const struct registry *reg, const char *name)
 {
 	struct list_node *n, *t;
 
@@ -156,19 +208,32 @@ struct user *registry_find_user(const struct registry *reg, const char *name)
 	return NULL;
 }
 
-struct user *registry_user(struct registry *reg, const char *name)
+struct user *registry_find_user(const struct registry *reg, const char *name)
 {
-	struct user *u = registry_find_user(reg, name);
+	struct user *u;
 
-	if (u)
-		return u;
-	u = xcalloc(1, sizeof(*u));
-	u->name = xstrdup(name);
-	list_append(&reg->users, &u->node);
+	registry_lock(reg);
+	u = find_user(reg, name);
+	registry_unlock(reg);
 	return u;
 }
 
-struct pool *registry_pool(struct registry *reg, struct database *db, struct user *user)
+struct user *registry_user(struct registry *reg, const char *name)
+{
+	struct user *u;
+
+	registry_lock(reg);
+	u = find_user(reg, name);
+	if (!u) {
+		u = xcalloc(1, sizeof(*u));
+		u->name = xstrdup(name);
+		list_append(&reg->users, &u->node);
+	}
+	registry_unlock(reg);
+	return u;
+}
+
+static struct pool *get_pool(struct registry *reg, struct database *db, struct user *user)
 {
 	struct list_node *n, *t;
 	struct pool *pool;
@@ -180,6 +245,16 @@ struct pool *registry_pool(struct registry *reg, struct database *db, struct use
 	}
 	pool = pool_create(reg, db, user);
 	list_append(&reg->pools, &pool->node);
+	return pool;
+}
+
+struct pool *registry_pool(struct registry *reg, struct database *db, struct user *user)
+{
+	struct pool *pool;
+
+	registry_lock(reg);
+	pool = get_pool(reg, db, user);
+	registry_unlock(reg);
 	return pool;
 }
 
@@ -328,7 +403,8 @@ void registry_apply(struct registry *reg, struct config *cfg, struct auth_file *
 		pool_update_mode(pool);
 		pool_update_limits(pool);
 		pool_set_statement_capacity(pool, (unsigned)cfg->max_prepared_statements);
-		pool_trim(pool);
+		for (unsigned i = 0; i < reg->nworkers; i++) /* the others are parked */
+			pool_trim(pool, reg->workers[i]);
 	}
 	create_forced_pools(reg);
 }

@@ -7,8 +7,9 @@
  * CONFIG_RELOAD in config_keys[]) keep their running value in the new snapshot, so that
  * nothing reads a listen_port or pkt_buf the process does not use; their new values wait in
  * reg->restart_pending for SHOW CONFIG. Apply: the registry takes the snapshot (pools,
- * databases, users, auth_file, HBA rules), then the worker's timers, DNS TTLs and logging
- * follow it.
+ * databases, users, auth_file, HBA rules), then every worker's timers, DNS TTLs and
+ * auth_query settings, and logging, follow it. Callers run it with the other workers parked
+ * (worker_exclusive): every worker switches snapshots between two of its callbacks.
  *
  * The admin console's SET enters at the diff step (reload_apply) with the snapshot that
  * config_with_value() made. Signals and the console call in; this module calls nobody back.
@@ -200,9 +201,11 @@ static bool apply(struct worker *w, struct config *cfg, struct auth_file *auth, 
 				  reason);
 		registry_apply(reg, cfg, auth);
 		registry_set_hba(reg, hba);
-		deadline_refile_all(w);
-		dns_set_ttls(w->dns, cfg->dns_max_ttl, cfg->dns_nxdomain_ttl);
-		auth_query_reload(w->auth_query);
+		deadline_refile_all(reg);
+		for (unsigned i = 0; i < reg->nworkers; i++) {
+			dns_set_ttls(reg->workers[i]->dns, cfg->dns_max_ttl, cfg->dns_nxdomain_ttl);
+			auth_query_reload(reg->workers[i]->auth_query);
+		}
 		reconfigure_log(cfg);
 		return true;
 	}

@@ -37,13 +37,15 @@ static void server_tag(const struct conn *c, char *buf, size_t len)
 		 conn_addr(c, addr), c->port);
 }
 
-void server_set_state(struct server *server, enum server_state state)
+static struct list_head *state_list(const struct server *server, enum server_state state)
 {
-	struct pool *pool = server->pool;
+	return &pool_here(server->pool, server->conn.worker)->servers[state];
+}
+
+static void enter_state(struct server *server, enum server_state state)
+{
 	struct worker *w = server->conn.worker;
 
-	ASSERT(server->state != SV_CLOSED);
-	list_remove(&pool->servers[server->state], &server->node);
 	server->state = state;
 	if (state == SV_CLOSED) {
 		list_append(&w->doomed_servers, &server->node);
@@ -52,12 +54,32 @@ void server_set_state(struct server *server, enum server_state state)
 	if (state == SV_IDLE) {
 		server->idle_since = now_usec();
 		if (w->reg->cfg->server_round_robin)
-			list_append(&pool->servers[state], &server->node);
+			list_append(state_list(server, state), &server->node);
 		else
-			list_prepend(&pool->servers[state], &server->node);
+			list_prepend(state_list(server, state), &server->node);
 		return;
 	}
-	list_append(&pool->servers[state], &server->node);
+	list_append(state_list(server, state), &server->node);
+}
+
+void server_set_state(struct server *server, enum server_state state)
+{
+	struct registry *reg = server->pool->reg;
+
+	ASSERT(server->state != SV_CLOSED);
+	registry_lock(reg);
+	list_remove(state_list(server, server->state), &server->node);
+	enter_state(server, state);
+	registry_unlock(reg);
+}
+
+void server_arrived(struct server *server)
+{
+	usec_t since = server->idle_since;
+
+	enter_state(server, SV_IDLE);
+	server->idle_since = since; /* idle all the way */
+	conn_update_events(&server->conn);
 }
 
 /* A ParameterStatus while linked: the server's value, and the client's wish, changed. */
@@ -271,7 +293,7 @@ static void server_on_connected(struct conn *c, int err)
 	if (!err)
 		return;
 	snprintf(reason, sizeof(reason), "connect failed: %s", strerror(err));
-	pool_login_failed(to_server(c)->pool, "08006", reason);
+	pool_login_failed(to_server(c)->pool, c->worker, "08006", reason);
 	server_close(to_server(c), reason);
 }
 
@@ -342,6 +364,7 @@ struct server *server_launch(struct pool *pool, struct worker *w, struct client 
 
 	conn_init(&server->conn, w, CONN_SERVER, &server_ops, -1);
 	list_node_init(&server->node);
+	list_node_init(&server->out_node);
 	list_node_init(&server->dns.node);
 	list_init(&server->cancels);
 	pend_init(&server->pending, &pending_hooks);
@@ -349,9 +372,12 @@ struct server *server_launch(struct pool *pool, struct worker *w, struct client 
 	server->pool = pool;
 	server->state = SV_LOGIN;
 	server->created = server->login_start = now_usec();
-	list_append(&pool->servers[SV_LOGIN], &server->node);
+	server->epoch = pool->epoch;
+	registry_lock(pool->reg);
+	list_append(&pool_here(pool, w)->servers[SV_LOGIN], &server->node);
 	pool->db->server_count++;
 	pool->user->server_count++;
+	registry_unlock(pool->reg);
 	server_login_start(server);
 	return server;
 }
@@ -364,14 +390,25 @@ static void unlink_client(struct server *server, const char *reason)
 	client_close(client, "08P01", "%s", reason);
 }
 
+static void close_now(struct server *server, const char *reason);
+
 void server_close(struct server *server, const char *reason)
+{
+	if (server->conn.closed)
+		return;
+	server->conn.closed = true;
+	registry_lock(server->pool->reg);
+	close_now(server, reason);
+	registry_unlock(server->pool->reg);
+}
+
+/* Registry lock held: its client, its counts and its place in the pool are shared. */
+static void close_now(struct server *server, const char *reason)
 {
 	char tag[256];
 	static const uint8_t terminate[5] = { 'X', 0, 0, 0, 4 };
 
-	if (server->conn.closed)
-		return;
-	server->conn.closed = true;
+	pool_cancel_leaving(server);
 	conn_tag(&server->conn, tag, sizeof(tag));
 	log_msg(LOG_LVL_LOG, tag, "closing because: %s (age=%llus)", reason,
 		(unsigned long long)(usec_since(server->created, now_usec()) / USEC_PER_SEC));

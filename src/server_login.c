@@ -74,7 +74,7 @@ static void login_failed(struct server *server, const char *sqlstate, const char
 		client_close(client, sqlstate, "%s", message);
 		return;
 	}
-	pool_login_failed(server->pool, sqlstate, message);
+	pool_login_failed(server->pool, server->conn.worker, sqlstate, message);
 	server_close(server, reason);
 }
 
@@ -538,27 +538,30 @@ static void handle_auth(struct server *server, struct wire_reader *r)
 		login_failed(server, "08P01", msg);
 		return;
 	}
+	/* The user's secrets and cached keys are shared with logins on other workers. */
+	registry_lock(server->pool->reg);
 	switch (code) {
 	case WIRE_AUTH_OK:
 		auth_ok(server);
-		return;
+		break;
 	case WIRE_AUTH_CLEARTEXT:
 	case WIRE_AUTH_MD5:
 		answer_password(server, code, r);
-		return;
+		break;
 	case WIRE_AUTH_SASL:
 		sasl_start(server, r);
-		return;
+		break;
 	case WIRE_AUTH_SASL_CONTINUE:
 		sasl_continue(server, r);
-		return;
+		break;
 	case WIRE_AUTH_SASL_FINAL:
 		sasl_final(server, r);
-		return;
+		break;
 	default:
 		login_failed(server, "28000", "unsupported authentication method from the server");
-		return;
+		break;
 	}
+	registry_unlock(server->pool->reg);
 }
 
 static void handle_error(struct server *server, const uint8_t *body, uint32_t len)
@@ -610,7 +613,7 @@ static void hand_to_owner(struct server *server)
  * values from now on (and go to the registry's cache), so that clients are matched to
  * servers by what their logins mean, not by how they were spelled.
  */
-static void learn_login_forms(struct server *server)
+static void learn_forms(struct server *server)
 {
 	struct registry *reg = server->conn.worker->reg;
 
@@ -622,6 +625,13 @@ static void learn_login_forms(struct server *server)
 		params_cache_put(&reg->canon, (int)i, raw, rep);
 		params_set(&server->login, (int)i, rep);
 	}
+}
+
+static void learn_login_forms(struct server *server)
+{
+	registry_lock(server->conn.worker->reg);
+	learn_forms(server);
+	registry_unlock(server->conn.worker->reg);
 }
 
 static void login_done(struct server *server, char status)
@@ -641,6 +651,7 @@ static void login_done(struct server *server, char status)
 	stats_server_login(server->conn.worker, pool, usec_since(server->login_start, now_usec()));
 	conn_tag(&server->conn, tag, sizeof(tag));
 	log_msg(LOG_LVL_LOG, tag, "new connection to server");
+	registry_lock(pool->reg);
 	if ((opened_for = server->opened_for))
 		opened_for->opening = NULL;
 	server->opened_for = NULL;
@@ -653,6 +664,7 @@ static void login_done(struct server *server, char status)
 		pool_note_login(pool, server);
 	server_set_state(server, SV_IDLE);
 	pool_server_ready(server, opened_for);
+	registry_unlock(pool->reg);
 }
 
 static void handle_message(struct server *server, const uint8_t *msg, uint32_t total)

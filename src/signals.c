@@ -20,9 +20,10 @@ struct signals {
 	struct event *ev[ARRAY_SIZE(handled)]; /* owned */
 };
 
-static void on_signal(evutil_socket_t sig, short what, void *arg)
+/* With the other workers parked, as the console's commands run. */
+static void handle(struct worker *w, void *arg)
 {
-	struct worker *w = arg;
+	int sig = *(const int *)arg;
 	char err[128];
 
 	switch (sig) {
@@ -50,6 +51,14 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 			log_info("SIGUSR2 ignored: %s", err);
 		break;
 	}
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	int s = (int)sig;
+
+	(void)what;
+	worker_exclusive(arg, handle, &s);
 }
 
 struct signals *signals_setup(struct worker *w)

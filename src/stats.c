@@ -192,35 +192,43 @@ void stats_forget_pool(struct pool *pool)
 	pool->period = NULL;
 }
 
-void stats_pool_state(const struct pool *pool, usec_t now, struct pool_state *out)
+/* Servers of one worker's part of the pool whose cancel request is in flight. */
+static void count_cancels(const struct pool_local *l, struct pool_state *out)
 {
-	const struct list_node *head = list_first(&pool->clients[CL_WAITING]);
 	const struct list_node *n, *t;
 
-	memset(out, 0, sizeof(*out));
-	out->cl_active = pool->clients[CL_ACTIVE].count;
-	out->cl_waiting = pool->clients[CL_WAITING].count;
-	out->sv_idle = pool->servers[SV_IDLE].count;
-	out->sv_used = pool->servers[SV_USED].count;
-	out->sv_tested = pool->servers[SV_TESTED].count;
-	out->sv_login = pool->servers[SV_LOGIN].count;
-	list_for_each_safe(n, t, &pool->servers[SV_ACTIVE]) {
-		const struct server *server = list_entry(n, struct server, node);
-
-		if (server->cancels.count)
+	list_for_each_safe(n, t, &l->servers[SV_ACTIVE]) {
+		if (list_entry(n, struct server, node)->cancels.count) {
 			out->sv_being_canceled++;
-		else
-			out->sv_active++;
+			out->sv_active--;
+		}
 	}
-	list_for_each_safe(n, t, &pool->servers[SV_USED]) {
+	list_for_each_safe(n, t, &l->servers[SV_USED]) {
 		/* a server released while its cancel is in flight waits in SV_USED */
 		if (list_entry(n, struct server, node)->cancels.count) {
 			out->sv_being_canceled++;
 			out->sv_used--;
 		}
 	}
+}
+
+void stats_pool_state(const struct pool *pool, usec_t now, struct pool_state *out)
+{
+	const struct list_node *head = list_first(&pool->queue);
+
+	memset(out, 0, sizeof(*out));
+	out->cl_active = pool_count_clients(pool, CL_ACTIVE);
+	out->cl_waiting = pool->queue.count;
+	out->sv_idle = pool_count_servers(pool, SV_IDLE);
+	out->sv_used = pool_count_servers(pool, SV_USED);
+	out->sv_tested = pool_count_servers(pool, SV_TESTED);
+	out->sv_login = pool_count_servers(pool, SV_LOGIN);
+	out->sv_active = pool_count_servers(pool, SV_ACTIVE);
+	for (unsigned w = 0; w < pool->reg->worker_count; w++)
+		count_cancels(&pool->local[w], out);
 	if (head)
-		out->maxwait = usec_since(list_entry(head, struct client, node)->request_time, now);
+		out->maxwait =
+		    usec_since(list_entry(head, struct client, qnode)->request_time, now);
 }
 
 static void record(struct pool_stats *s, enum lat_kind k, usec_t v)

@@ -2,12 +2,24 @@
 /*
  * The worker: one libevent loop and what it owns. Closed clients and servers are parked on
  * the doomed lists and freed after the loop iteration that closed them, so no callback ever
- * touches a freed object. The janitor timer (janitor.c) runs from here, and key derivations
- * come back through the worker's KDF inbox (kdf.c).
+ * touches a freed object. The janitor timer (janitor.c) runs from here, key derivations
+ * come back through the worker's KDF inbox (kdf.c), and other workers' messages through its
+ * own inbox (inbox.c).
+ *
+ * Parking (worker_exclusive): the initiator posts a park message to every other worker and
+ * waits until all of them count themselves parked; each waits, inside that message's
+ * handler (so between two of its callbacks, holding no lock), until the initiator bumps
+ * park_round. Initiators take `exclusive` one at a time; one that waits for it drains its
+ * own inbox meanwhile, so that it parks for the one that holds it.
  */
+#include <errno.h>
 #include <event2/event.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "admin.h"
+#include "auth_scram.h"
 #include "auth_query.h"
 #include "cancel.h"
 #include "client.h"
@@ -41,6 +53,9 @@ struct worker *worker_create(struct registry *reg, struct kdf_pool *kdf)
 	w->index = reg->nworkers;
 	reg->workers[reg->nworkers++] = w;
 	iobuf_pool_init(&w->bufs, (uint32_t)reg->cfg->pkt_buf);
+	random_pool_init(&w->random);
+	if (!inbox_init(&w->inbox, w->base, w))
+		die("cannot create the worker's inbox: %s", strerror(errno));
 	w->dns = dns_create(w->base);
 	if (!w->dns)
 		die("cannot initialise the DNS resolver");
@@ -56,6 +71,7 @@ struct worker *worker_create(struct registry *reg, struct kdf_pool *kdf)
 	list_init(&w->doomed_servers);
 	list_init(&w->lingering);
 	list_init(&w->cancels);
+	list_init(&w->outbound);
 	janitor_start(w);
 	return w;
 }
@@ -77,9 +93,8 @@ static void free_doomed(struct worker *w)
 		server_free(server);
 		if (w->console_waits)
 			admin_poll(w);
-		if (!w->stopping &&
-		    (pool->clients[CL_WAITING].count || pool->clients[CL_WAIT_WELCOME].count))
-			pool_schedule(pool, w);
+		if (!w->stopping)
+			pool_schedule(pool, w); /* its room goes to whoever waits, on any worker */
 	}
 }
 
@@ -88,14 +103,173 @@ void worker_run(struct worker *w)
 	while (!w->stopping) {
 		if (event_base_loop(w->base, EVLOOP_ONCE) < 0)
 			die("event loop failed");
+		if (w->outbound.count)
+			pool_send_outbound(w);
 		free_doomed(w);
 	}
 }
 
 void worker_stop(struct worker *w)
 {
-	w->stopping = true;
+	__atomic_store_n(&w->stopping, true, __ATOMIC_RELAXED);
 	event_base_loopbreak(w->base);
+}
+
+bool worker_stopping(const struct worker *w)
+{
+	return __atomic_load_n(&w->stopping, __ATOMIC_RELAXED);
+}
+
+void worker_post(struct worker *to, struct inbox_msg *m)
+{
+	inbox_post(&to->inbox, m);
+}
+
+static void *thread_main(void *arg)
+{
+	struct worker *w = arg;
+
+	worker_run(w);
+	auth_scram_thread_end();
+	return NULL;
+}
+
+void worker_start_thread(struct worker *w)
+{
+	sigset_t all, old;
+	int err;
+
+	/* Signals go to the first worker's thread, whose loop handles them. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = pthread_create(&w->thread, NULL, thread_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err)
+		die("cannot start worker %u: %s", w->index, strerror(err));
+	w->threaded = true;
+}
+
+static void on_stop(void *owner, struct inbox_msg *m)
+{
+	(void)m;
+	worker_stop(owner);
+}
+
+void worker_stop_all(struct registry *reg)
+{
+	bool more;
+
+	for (unsigned i = 0; i < reg->nworkers; i++) {
+		struct worker *w = reg->workers[i];
+
+		if (!w->threaded)
+			continue;
+		w->stop_msg.run = on_stop;
+		worker_post(w, &w->stop_msg);
+	}
+	for (unsigned i = 0; i < reg->nworkers; i++)
+		if (reg->workers[i]->threaded)
+			pthread_join(reg->workers[i]->thread, NULL);
+	for (unsigned i = 0; i < reg->nworkers; i++)
+		reg->workers[i]->stopping = true;
+	do { /* a message may post another: until every inbox is empty */
+		more = false;
+		for (unsigned i = 0; i < reg->nworkers; i++)
+			more |= inbox_drain(&reg->workers[i]->inbox);
+	} while (more);
+}
+
+/* ---- parking ---- */
+
+static void on_park(void *owner, struct inbox_msg *m)
+{
+	struct registry *reg = ((struct worker *)owner)->reg;
+	unsigned round;
+
+	(void)m;
+	pthread_mutex_lock(&reg->park_lock);
+	round = reg->park_round;
+	reg->parked++;
+	pthread_cond_broadcast(&reg->park_cond);
+	while (reg->park_round == round)
+		pthread_cond_wait(&reg->park_cond, &reg->park_lock);
+	pthread_mutex_unlock(&reg->park_lock);
+}
+
+void worker_exclusive(struct worker *w, void (*fn)(struct worker *w, void *arg), void *arg)
+{
+	struct registry *reg = w->reg;
+
+	if (reg->nworkers == 1 || __atomic_load_n(&reg->exclusive_holder, __ATOMIC_RELAXED) == w) {
+		fn(w, arg); /* alone, or already holding the others parked */
+		return;
+	}
+	while (pthread_mutex_trylock(&reg->exclusive) != 0) {
+		(void)inbox_drain(&w->inbox); /* parks here if the holder asks */
+		inbox_wait(&w->inbox, 1);
+	}
+	__atomic_store_n(&reg->exclusive_holder, w, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&reg->park_lock);
+	reg->parked = 0;
+	pthread_mutex_unlock(&reg->park_lock);
+	for (unsigned i = 0; i < reg->nworkers; i++) {
+		struct worker *o = reg->workers[i];
+
+		if (o == w)
+			continue;
+		o->park_msg.run = on_park;
+		worker_post(o, &o->park_msg);
+	}
+	pthread_mutex_lock(&reg->park_lock);
+	while (reg->parked < reg->nworkers - 1)
+		pthread_cond_wait(&reg->park_cond, &reg->park_lock);
+	pthread_mutex_unlock(&reg->park_lock);
+	fn(w, arg);
+	pthread_mutex_lock(&reg->park_lock);
+	reg->park_round++;
+	pthread_cond_broadcast(&reg->park_cond);
+	pthread_mutex_unlock(&reg->park_lock);
+	__atomic_store_n(&reg->exclusive_holder, NULL, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&reg->exclusive);
+}
+
+/* ---- accepting ---- */
+
+struct accepted {
+	struct inbox_msg msg;
+	int fd;
+	bool unix_socket;
+	struct sockaddr_storage sa;
+};
+
+static void on_accepted(void *owner, struct inbox_msg *m)
+{
+	struct accepted *a = container_of(m, struct accepted, msg);
+	struct worker *w = owner;
+
+	if (w->stopping)
+		close(a->fd);
+	else
+		client_accept(w, a->fd, (struct sockaddr *)&a->sa, a->unix_socket);
+	free(a);
+}
+
+void worker_accept(struct worker *w, int fd, const struct sockaddr_storage *sa, bool unix_socket)
+{
+	struct registry *reg = w->reg;
+	struct worker *to = reg->workers[w->next_accept++ % reg->nworkers];
+	struct accepted *a;
+
+	if (to == w) {
+		client_accept(w, fd, (const struct sockaddr *)sa, unix_socket);
+		return;
+	}
+	a = xmalloc(sizeof(*a));
+	a->msg.run = on_accepted;
+	a->fd = fd;
+	a->unix_socket = unix_socket;
+	a->sa = *sa;
+	worker_post(to, &a->msg);
 }
 
 uint8_t *worker_scratch(struct worker *w, size_t size)
@@ -137,12 +311,12 @@ static void close_all(struct worker *w)
 	close_clients(&w->login_clients);
 	close_clients(&w->console_clients);
 	list_for_each_safe(n, t, &w->reg->pools) {
-		struct pool *pool = list_entry(n, struct pool, node);
+		struct pool_local *here = pool_here(list_entry(n, struct pool, node), w);
 
 		for (int i = CL_WAIT_WELCOME; i < CL_CLOSED; i++)
-			close_clients(&pool->clients[i]);
+			close_clients(&here->clients[i]);
 		for (int i = SV_LOGIN; i < SV_CLOSED; i++)
-			close_servers(&pool->servers[i]);
+			close_servers(&here->servers[i]);
 	}
 }
 
@@ -158,6 +332,7 @@ void worker_free(struct worker *w)
 	auth_query_free(w->auth_query); /* every lookup was cancelled when its client closed */
 	kdf_inbox_free(w->kdf); /* every derivation was cancelled when its connection closed */
 	dns_free(w->dns);
+	inbox_destroy(&w->inbox);
 	iobuf_pool_destroy(&w->bufs);
 	free(w->scratch);
 	free(w->console_stats);

@@ -118,7 +118,7 @@ static struct registry *registry_from(const char *ini)
 		harness_fail(__FILE__, __LINE__, err);
 		return NULL;
 	}
-	return registry_create(cfg, NULL, "t.ini");
+	return registry_create(cfg, NULL, "t.ini", 1);
 }
 
 static const char *plan_ini =

@@ -98,7 +98,7 @@ TEST(config_key_table_has_the_105_keys_in_show_config_order)
 {
 	size_t implemented = 0;
 
-	CHECK_INT(config_nkeys, 105);
+	CHECK_INT(config_nkeys, 106);
 	for (size_t i = 0; i + 1 < config_nkeys; i++) {
 		const char *a = config_keys[i].name, *b = config_keys[i + 1].name;
 		bool pool_exception = strcmp(a, "pool_mode") == 0;
